@@ -1,0 +1,1 @@
+"""Built-in task definitions, shipped as ``glm_tune.tasks``."""

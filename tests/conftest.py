@@ -1,0 +1,38 @@
+"""Shared fixtures.
+
+Tests read the developers' shared folder (golden fixtures, real tokenizers, benchmark data) in
+place. It lives beside the project root as ``../shared``; set ``GLM_TUNE_SHARED`` to point
+elsewhere. Nothing from it is copied into the project.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_path() -> Path:
+    return Path(os.environ.get("GLM_TUNE_SHARED", PROJECT_ROOT.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The shared folder; tests that need it skip (with the reason) when it is absent."""
+    root = shared_path()
+    if not (root / "golden").is_dir():
+        pytest.skip(f"shared fixtures not found at {root} (set GLM_TUNE_SHARED)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def golden_dir(shared: Path) -> Path:
+    return shared / "golden" / "glm-ref-zh"
+
+
+@pytest.fixture(scope="session")
+def tokenizers_dir(shared: Path) -> Path:
+    return shared / "tokenizers"

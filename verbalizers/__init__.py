@@ -1,0 +1,1 @@
+"""Label-word files (JSON/YAML), shipped as ``glm_tune.verbalizers``."""
