@@ -363,6 +363,7 @@ class GLMModel(nn.Module):
         labels: torch.Tensor | None = None,
         past_key_values: KVCache | None = None,
         use_cache: bool = False,
+        compute_logits: bool | None = None,
     ) -> GLMOutput:
         """Run GLM.
 
@@ -375,6 +376,9 @@ class GLMModel(nn.Module):
             labels: [b, q] target ids for the same positions (not shifted), -100 to ignore.
             past_key_values: cache from an earlier call with ``use_cache=True``.
             use_cache: return the key/value cache of this call (cache + these tokens).
+            compute_logits: override ``config.output_predict``; scoring code that needs logits
+                at a few positions passes False and calls :meth:`lm_logits` on those rows, which
+                saves a [b, L, vocab] tensor.
         """
         b, q = input_ids.shape
         cache_length = past_key_values[0][0].shape[2] if past_key_values else 0
@@ -391,7 +395,9 @@ class GLMModel(nn.Module):
         hidden, presents = self.transformer(
             self.word_embeddings(input_ids), position_ids, mask, past_key_values, use_cache
         )
-        logits = self.lm_logits(hidden) if self.config.output_predict or labels is not None else None
+        if compute_logits is None:
+            compute_logits = self.config.output_predict
+        logits = self.lm_logits(hidden) if compute_logits or labels is not None else None
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)

@@ -1,0 +1,122 @@
+"""Span generation: golden greedy and beam ids, decoding options, filling blanks in turn."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from glm_tune.generation import GenerationConfig, fill_blanks_in_turn, generate_spans
+from glm_tune.model import GLMModel
+
+SOP, EOP, PAD = 50006, 50007, 50000
+BLANKS = (50003, 50008, 50009)
+
+
+@pytest.fixture(scope="module")
+def model(golden_dir):
+    return GLMModel.from_pretrained(str(golden_dir))
+
+
+@pytest.fixture(scope="module")
+def end_to_end(shared):
+    """The golden cases with their contexts, encoded by the reference tokenizer."""
+    golden = json.loads((shared / "golden" / "tokenizer-zh.json").read_text(encoding="utf-8"))
+    encoded = {case["text"]: case["input_ids"] for case in golden["encode"]}
+    cases = golden["end_to_end"]["cases"]
+    contexts = [encoded[case["text"]] for case in cases]
+    masks = [next(i for i, t in enumerate(c) if t in BLANKS) for c in contexts]
+    return cases, contexts, masks
+
+
+def generate(model, contexts, masks, **config):
+    return generate_spans(model, contexts, masks, sop_id=SOP, eop_id=EOP, pad_id=PAD, config=GenerationConfig(**config))
+
+
+def test_golden_greedy_batched_with_different_lengths(model, end_to_end):
+    cases, contexts, masks = end_to_end
+    assert len({len(c) for c in contexts}) > 1
+    spans = generate(model, contexts, masks, max_new_tokens=12)
+    assert spans == [case["greedy_new_ids"] for case in cases]
+
+
+def test_golden_beam4(model, end_to_end):
+    cases, contexts, masks = end_to_end
+    spans = generate(model, contexts, masks, strategy="beam", num_beams=4, max_new_tokens=12)
+    assert spans == [case["beam4_new_ids"] for case in cases]
+
+
+def test_single_example_equals_batched(model, end_to_end):
+    _, contexts, masks = end_to_end
+    batched = generate(model, contexts, masks, strategy="beam", num_beams=3, max_new_tokens=6)
+    alone = [generate(model, [c], [m], strategy="beam", num_beams=3, max_new_tokens=6)[0] for c, m in zip(contexts, masks)]
+    assert batched == alone
+
+
+def test_sampling_is_seeded_and_top_k_1_is_greedy(model, end_to_end):
+    _, contexts, masks = end_to_end
+    first = generate(model, contexts, masks, strategy="sample", seed=3, max_new_tokens=8)
+    again = generate(model, contexts, masks, strategy="sample", seed=3, max_new_tokens=8)
+    other = generate(model, contexts, masks, strategy="sample", seed=4, max_new_tokens=8)
+    assert first == again and first != other
+    greedy = generate(model, contexts, masks, max_new_tokens=8)
+    assert generate(model, contexts, masks, strategy="sample", top_k=1, seed=0, max_new_tokens=8) == greedy
+    assert generate(model, contexts, masks, strategy="sample", top_p=1e-6, seed=0, max_new_tokens=8) == greedy
+
+
+def test_no_repeat_ngram_and_banned_ids(model, end_to_end):
+    cases, contexts, masks = end_to_end
+    for span in generate(model, contexts, masks, max_new_tokens=12, no_repeat_ngram_size=2):
+        bigrams = list(zip(span, span[1:]))
+        assert len(bigrams) == len(set(bigrams))
+    for span in generate(model, contexts, masks, strategy="beam", max_new_tokens=12, no_repeat_ngram_size=1):
+        assert len(span) == len(set(span))
+    banned = generate(model, contexts, masks, max_new_tokens=12, banned_ids=(13228, 33603))
+    assert all(13228 not in s and 33603 not in s for s in banned)
+
+
+def test_stops_at_eop_and_respects_min_new_tokens(golden_dir, end_to_end):
+    _, contexts, masks = end_to_end
+    # A copy of the model whose output always prefers eop: generation must stop at once,
+    # unless min_new_tokens forbids it.
+    biased = GLMModel.from_pretrained(str(golden_dir))
+    bias = torch.zeros(biased.config.vocab_size)
+    bias[EOP] = 100.0
+    biased.lm_logits = lambda hidden: GLMModel.lm_logits(biased, hidden) + bias
+    spans = generate(biased, contexts[:1], masks[:1], max_new_tokens=5)
+    assert spans == [[]]
+    spans = generate(biased, contexts[:1], masks[:1], max_new_tokens=5, min_new_tokens=3)
+    assert len(spans[0]) >= 3
+    beams = generate(biased, contexts[:1], masks[:1], strategy="beam", max_new_tokens=5)
+    assert beams == [[]]
+
+
+@torch.no_grad()
+def test_fill_blanks_in_turn_sees_earlier_answers(model):
+    context = [50002, 101, 102, 50003, 103, 104, 50003, 105, 50000]
+    blanks = [3, 6]
+    spans = fill_blanks_in_turn(model, context, blanks, sop_id=SOP, eop_id=EOP, pad_id=PAD,
+                                config=GenerationConfig(max_new_tokens=4))
+    assert spans[0] == generate(model, [context], [3], max_new_tokens=4)[0]
+    # Recompute the second blank greedily with full forwards over context + first answer.
+    ids = context + [SOP] + spans[0] + [SOP]
+    positions = list(range(len(context))) + [3] * (len(spans[0]) + 1) + [6]
+    blocks = [0] * len(context) + list(range(1, len(spans[0]) + 2)) + [1]
+    expected = []
+    for _ in range(4):
+        logits = model(torch.tensor([ids]), position_ids=torch.tensor([[positions, blocks]]),
+                       attention_mask=len(context)).logits
+        token = int(logits[0, -1].argmax())
+        if token == EOP:
+            break
+        expected.append(token)
+        ids, positions, blocks = ids + [token], positions + [6], blocks + [blocks[-1] + 1]
+    assert spans[1] == expected
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="strategy"):
+        GenerationConfig(strategy="topk")
+    with pytest.raises(ValueError, match="min_new_tokens"):
+        GenerationConfig(max_new_tokens=2, min_new_tokens=3)
