@@ -128,8 +128,9 @@ def _download(repo_id: str, cache_dir: str | None) -> Path:
             )
         except Exception:
             pass
+        reason = (str(error).strip().splitlines() or [""])[0]
         raise CheckpointError(
-            f"could not download {repo_id!r} from the Hugging Face hub ({type(error).__name__}: {error}). "
+            f"could not download {repo_id!r} from the Hugging Face hub ({type(error).__name__}: {reason}). "
             f"If this machine is offline, download the repository elsewhere and pass its directory "
             f"(it needs {CONFIG_FILE}, the weights as {SAFETENSORS_FILE} or {BIN_FILE}, and the tokenizer files)."
         ) from None
