@@ -1,0 +1,98 @@
+"""Text-level filling and choice scoring, end to end with the real tokenizer and the golden model."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from glm_tune.cli import main
+from glm_tune.fill import fill_text, load_model_and_tokenizer, score_choices
+from glm_tune.generation import GenerationConfig
+
+
+@pytest.fixture(scope="module")
+def loaded(golden_dir, tokenizers_dir):
+    return load_model_and_tokenizer(str(golden_dir), str(tokenizers_dir / "glm-chinese"))
+
+
+@pytest.fixture(scope="module")
+def cases(shared):
+    return json.loads((shared / "golden" / "tokenizer-zh.json").read_text(encoding="utf-8"))["end_to_end"]["cases"]
+
+
+def test_golden_greedy_and_beam_through_text(loaded, cases):
+    model, tokenizer = loaded
+    for case in cases:
+        greedy = fill_text(model, tokenizer, case["text"], GenerationConfig(max_new_tokens=case["max_new_tokens"]))
+        assert greedy.span_ids == [case["greedy_new_ids"]]
+        beam = fill_text(model, tokenizer, case["text"],
+                         GenerationConfig(strategy="beam", num_beams=4, max_new_tokens=case["max_new_tokens"]))
+        assert beam.span_ids == [case["beam4_new_ids"]]
+        assert not greedy.appended_gmask
+
+
+def test_golden_choice_scores_through_text(loaded, cases):
+    model, tokenizer = loaded
+    for case in cases:
+        scores = score_choices(model, tokenizer, case["text"], case["choices"], include_eop=False)
+        assert scores == pytest.approx(case["choice_scores"], abs=1e-4)
+
+
+def test_choice_scores_with_eop_are_lower_and_rank_by_full_span(loaded, cases):
+    model, tokenizer = loaded
+    case = cases[0]
+    without = score_choices(model, tokenizer, case["text"], case["choices"], include_eop=False)
+    with_eop = score_choices(model, tokenizer, case["text"], case["choices"])
+    assert all(w < o for w, o in zip(with_eop, without))
+
+
+def test_filled_text_keeps_the_input_around_the_blank(loaded):
+    model, tokenizer = loaded
+    text = "北京故宫是中国[MASK]非物质文化遗产。"
+    result = fill_text(model, tokenizer, text, GenerationConfig(max_new_tokens=3))
+    assert result.text == "北京故宫是中国" + result.spans[0] + "非物质文化遗产。"
+    assert result.spans[0] == tokenizer.decode(result.span_ids[0])
+
+
+def test_text_without_blank_gets_gmask(loaded):
+    model, tokenizer = loaded
+    result = fill_text(model, tokenizer, "今天天气很好", GenerationConfig(max_new_tokens=2))
+    assert result.appended_gmask and result.text.startswith("今天天气很好")
+
+
+def test_bad_texts(loaded):
+    model, tokenizer = loaded
+    with pytest.raises(ValueError, match="empty"):
+        fill_text(model, tokenizer, "  ")
+    with pytest.raises(ValueError, match="positions up to 128"):
+        fill_text(model, tokenizer, "长" * 300 + "[MASK]")
+    with pytest.raises(ValueError, match="exactly one blank"):
+        score_choices(model, tokenizer, "[MASK] 和 [MASK]", ["a"])
+    with pytest.raises(ValueError, match="<unk>"):
+        score_choices(model, tokenizer, "是[MASK]", ["😀"])
+
+
+def test_cli_fill_text_choices_and_stdin(golden_dir, tokenizers_dir, capsys, monkeypatch):
+    common = ["--model", str(golden_dir), "--tokenizer", str(tokenizers_dir / "glm-chinese")]
+    main(["fill", "北京故宫是中国[MASK]非物质文化遗产。", *common, "--max_new_tokens", "2"])
+    assert capsys.readouterr().out.strip().startswith("北京故宫是中国")
+    main(["fill", "凯旋门为纪念[MASK]而建。", *common, "--choices", "拿破仑,中国"])
+    out = capsys.readouterr().out
+    assert "拿破仑" in out and "log-prob" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("第一[MASK]\n\n今天天气\n"))
+    main(["fill", *common, "--max_new_tokens", "2"])
+    captured = capsys.readouterr()
+    assert len(captured.out.strip().splitlines()) == 2
+    assert "appended [gMASK]" in captured.err
+
+
+def test_cli_errors_are_clear(golden_dir, tokenizers_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fill", "", "--model", str(golden_dir), "--tokenizer", str(tokenizers_dir / "glm-chinese")])
+    assert exit_info.value.code == 2
+    assert "empty" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fill", "x[MASK]", "--model", "glm-lage-ch"])
+    assert "Did you mean" in capsys.readouterr().err
