@@ -118,17 +118,9 @@ def score_candidates(
     0 (GLM's default) is the plain sum, 1 the mean (GLM uses it for WSC). Gradients flow, so
     the scores can be trained on with cross-entropy; wrap in ``torch.no_grad()`` to evaluate.
     """
-    device = next(model.parameters()).device
     packed = pack_candidates(contexts, mask_positions, candidates, sop_id=sop_id, eop_id=eop_id, pad_id=pad_id)
-    out = model(
-        packed.input_ids.to(device),
-        position_ids=packed.position_ids.to(device),
-        attention_mask=packed.attention_mask.to(device),
-        compute_logits=False,
-    )
-    # Project only the rows that predict a target: [N, vocab] instead of [b, L, vocab].
-    hidden = out.last_hidden_states[packed.rows.to(device), packed.columns.to(device)]
-    log_probs = model.lm_logits(hidden).float().log_softmax(-1)
+    log_probs = _target_log_probs(model, packed)
+    device = log_probs.device
     token_scores = log_probs.gather(-1, packed.targets.to(device)[:, None]).squeeze(-1)
     sums = torch.zeros(len(packed.lengths), device=device, dtype=token_scores.dtype)
     sums = sums.index_add(0, packed.candidate.to(device), token_scores)
@@ -153,14 +145,21 @@ def single_token_scores(
     (they differ by a per-example constant), and each score equals the exact multi-token
     score of that word without ``eop``.
     """
+    # A one-token placeholder candidate lays out `context, [sop]`; only its sop row is read.
+    packed = pack_candidates(contexts, mask_positions, [[[pad_id]] for _ in contexts], sop_id=sop_id, pad_id=pad_id)
+    log_probs = _target_log_probs(model, packed)
+    return log_probs[:, torch.as_tensor(list(label_ids), device=log_probs.device)]
+
+
+def _target_log_probs(model: GLMModel, packed: PackedCandidates) -> torch.Tensor:
+    """Vocabulary log-probs [N, V] of the rows that predict a target token."""
     device = next(model.parameters()).device
-    packed = pack_candidates(contexts, mask_positions, [[[0]] for _ in contexts], sop_id=sop_id, pad_id=pad_id)
     out = model(
         packed.input_ids.to(device),
         position_ids=packed.position_ids.to(device),
         attention_mask=packed.attention_mask.to(device),
         compute_logits=False,
     )
+    # Project only the rows that predict a target: [N, vocab] instead of [b, L, vocab].
     hidden = out.last_hidden_states[packed.rows.to(device), packed.columns.to(device)]
-    log_probs = model.lm_logits(hidden).float().log_softmax(-1)
-    return log_probs[:, torch.as_tensor(list(label_ids), device=device)]
+    return model.lm_logits(hidden).float().log_softmax(-1)

@@ -36,3 +36,27 @@ def golden_dir(shared: Path) -> Path:
 @pytest.fixture(scope="session")
 def tokenizers_dir(shared: Path) -> Path:
     return shared / "tokenizers"
+
+
+@pytest.fixture(scope="session")
+def zh(tokenizers_dir):
+    """The real Chinese GLM tokenizer (cog-pretrain.model)."""
+    from glm_tune.tokenizer import load_tokenizer
+
+    return load_tokenizer(str(tokenizers_dir / "glm-chinese"))
+
+
+@pytest.fixture(scope="session")
+def bert(tokenizers_dir):
+    """glm-large's BERT WordPiece tokenizer."""
+    from glm_tune.tokenizer import load_tokenizer
+
+    return load_tokenizer(str(tokenizers_dir / "glm-english-bert"))
+
+
+@pytest.fixture(scope="session")
+def gpt2(tokenizers_dir):
+    """glm-2b / glm-10b's GPT-2 BPE tokenizer."""
+    from glm_tune.tokenizer import load_tokenizer
+
+    return load_tokenizer(str(tokenizers_dir / "glm-gpt2"), kind="gpt2")

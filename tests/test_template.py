@@ -34,20 +34,6 @@ TNEWS = {"label": 107, "sentence": "前车主路突然停车，后车刹车不�
 TNEWS_PATTERN = "标题：{sentence}关键词：{keywords}类别：[MASK]"
 
 
-@pytest.fixture(scope="module")
-def zh(tokenizers_dir):
-    return load_tokenizer(str(tokenizers_dir / "glm-chinese"))
-
-
-@pytest.fixture(scope="module")
-def bert(tokenizers_dir):
-    return load_tokenizer(str(tokenizers_dir / "glm-english-bert"))
-
-
-@pytest.fixture(scope="module")
-def gpt2(tokenizers_dir):
-    return load_tokenizer(str(tokenizers_dir / "glm-gpt2"), kind="gpt2")
-
 
 @pytest.fixture(scope="module")
 def roberta(tokenizers_dir):

@@ -19,21 +19,6 @@ def golden(shared: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def zh(tokenizers_dir: Path) -> GLMTokenizer:
-    return load_tokenizer(tokenizers_dir / "glm-chinese")
-
-
-@pytest.fixture(scope="module")
-def bert(tokenizers_dir: Path) -> GLMTokenizer:
-    return load_tokenizer(tokenizers_dir / "glm-english-bert")
-
-
-@pytest.fixture(scope="module")
-def gpt2(tokenizers_dir: Path) -> GLMTokenizer:
-    return load_tokenizer(tokenizers_dir / "glm-gpt2", kind="gpt2")
-
-
-@pytest.fixture(scope="module")
 def roberta(tokenizers_dir: Path) -> GLMTokenizer:
     return load_tokenizer(tokenizers_dir / "glm-roberta", kind="roberta")
 

@@ -16,20 +16,6 @@ TNEWS_WORDS = "故事 文化 娱乐 体育 金融 居家 汽车 教育 科技 �
 TNEWS_CODES = ["100", "101", "102", "103", "104", "106", "107", "108", "109", "110", "112", "113", "114", "115", "116"]
 
 
-@pytest.fixture(scope="module")
-def zh(tokenizers_dir):
-    return load_tokenizer(str(tokenizers_dir / "glm-chinese"))
-
-
-@pytest.fixture(scope="module")
-def bert(tokenizers_dir):
-    return load_tokenizer(str(tokenizers_dir / "glm-english-bert"))
-
-
-@pytest.fixture(scope="module")
-def gpt2(tokenizers_dir):
-    return load_tokenizer(str(tokenizers_dir / "glm-gpt2"), kind="gpt2")
-
 
 # --- building ------------------------------------------------------------------------------
 
