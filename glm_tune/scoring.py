@@ -80,17 +80,18 @@ def pack_candidates(
         seg_rows.append(seg)
     width = max(map(len, ids_rows))
 
-    def pad(values: list[list[int]], fill: int) -> torch.Tensor:
-        return torch.tensor([v + [fill] * (width - len(v)) for v in values])
+    def pad(values: list[list[int]], fill: int | None) -> torch.Tensor:
+        # fill=None repeats each row's last value, as the reference pads positions.
+        return torch.tensor([v + [v[-1] if fill is None else fill] * (width - len(v)) for v in values])
 
-    segment, block = pad(seg_rows, -1), pad(block_rows, 0)
+    segment, block = pad(seg_rows, -1), pad(block_rows, None)
     seg_q, seg_k = segment[:, :, None], segment[:, None, :]
     # Everything real sees the whole context (Part A is bidirectional); a candidate token also
     # sees the earlier tokens of its own candidate and nothing else.
     mask = ((seg_k == 0) & (seg_q >= 0)) | ((seg_q == seg_k) & (seg_q > 0) & (block[:, None, :] <= block[:, :, None]))
     return PackedCandidates(
         input_ids=pad(ids_rows, pad_id),
-        position_ids=torch.stack([pad(pos_rows, 0), block], dim=1),
+        position_ids=torch.stack([pad(pos_rows, None), block], dim=1),
         attention_mask=mask[:, None],
         rows=torch.tensor(rows),
         columns=torch.tensor(columns),

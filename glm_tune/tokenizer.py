@@ -548,68 +548,36 @@ class GLMTokenizer:
         per_example: Sequence[Any] = [choices] if single else choices
         if len(per_example) != len(contexts):
             raise ValueError(f"choices has {len(per_example)} entries for {len(contexts)} examples")
+        # The layout is the scorer's own packing, so these inputs and `score_candidates` agree.
+        from glm_tune.scoring import pack_candidates
+
         blanks = frozenset({self.mask_token_id})
-        samples = []
+        mask_positions, targets = [], []
         for example, (context, candidates) in enumerate(zip(contexts, per_example)):
-            mask_position = self._first_blank(context, example, blanks)
+            mask_positions.append(self._first_blank(context, example, blanks))
             if len(candidates) == 0:
                 raise ValueError(f"example {example} has no choices")
-            samples.append(self._pack_choices(context, mask_position, candidates, example, include_eop))
-
-        width = max(len(s[0]) for s in samples)
-        batch = len(samples)
-        ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
-        position_ids = torch.zeros((batch, 2, width), dtype=torch.long)
-        mask = torch.zeros((batch, width, width), dtype=torch.long)
-        for row, (tokens, positions, sample_mask, _, _) in enumerate(samples):
-            n = len(tokens)
-            ids[row, :n] = tokens
-            position_ids[row, :, :n] = positions
-            position_ids[row, :, n:] = positions[:, -1:]
-            mask[row, :n, :n] = sample_mask
-        return {
-            "input_ids": ids.to(device),
-            "position_ids": position_ids.to(device),
-            "attention_mask": mask.unsqueeze(1).to(device),
-            "choice_ids": [[c.to(device) for c in s[3]] for s in samples],
-            "choice_indices": [[c.to(device) for c in s[4]] for s in samples],
-        }
-
-    def _pack_choices(
-        self,
-        context: list[int],
-        mask_position: int,
-        candidates: Sequence[str | Sequence[int]],
-        example: int,
-        include_eop: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        """One example laid out as context then every candidate, with its block-diagonal mask."""
-        tokens = list(context)
-        positions = list(range(len(context)))
-        blocks = [0] * len(context)
-        diagonal = [torch.ones((len(context), len(context)), dtype=torch.long)]
-        choice_ids, choice_indices = [], []
-        for candidate in candidates:
-            target = self._as_ids(candidate)
-            if not target:
-                raise ValueError(f"choice {candidate!r} of example {example} encodes to no tokens")
-            if include_eop:
-                target = [*target, self.eop_token_id]
-            choice_ids.append(torch.tensor(target, dtype=torch.long))
-            choice_indices.append(torch.arange(len(tokens), len(tokens) + len(target)))
-            tokens += [self.sop_token_id, *target[:-1]]
-            positions += [mask_position] * len(target)
-            blocks += range(1, len(target) + 1)
-            diagonal.append(torch.tril(torch.ones((len(target), len(target)), dtype=torch.long)))
-        mask = torch.block_diag(*diagonal)
-        mask[len(context) :, : len(context)] = 1
-        return (
-            torch.tensor(tokens, dtype=torch.long),
-            torch.tensor([positions, blocks], dtype=torch.long),
-            mask,
-            choice_ids,
-            choice_indices,
+            ids = [self._as_ids(c) for c in candidates]
+            for candidate, target in zip(candidates, ids):
+                if not target:
+                    raise ValueError(f"choice {candidate!r} of example {example} encodes to no tokens")
+            targets.append(ids)
+        packed = pack_candidates(
+            contexts, mask_positions, targets, sop_id=self.sop_token_id,
+            eop_id=self.eop_token_id if include_eop else None, pad_id=self.pad_token_id,
         )
+        per_candidate = [
+            (packed.targets[packed.candidate == c], packed.columns[packed.candidate == c])
+            for c in range(len(packed.lengths))
+        ]
+        firsts = [sum(packed.counts[:i]) for i in range(len(packed.counts))]
+        return {
+            "input_ids": packed.input_ids.to(device),
+            "position_ids": packed.position_ids.to(device),
+            "attention_mask": packed.attention_mask.long().to(device),
+            "choice_ids": [[per_candidate[f + j][0].to(device) for j in range(n)] for f, n in zip(firsts, packed.counts)],
+            "choice_indices": [[per_candidate[f + j][1].to(device) for j in range(n)] for f, n in zip(firsts, packed.counts)],
+        }
 
     def _per_example(self, items: str | Sequence[Any], batch: int, what: str) -> list[list[int]]:
         """One id list per example from a string, an id list, or a list of either."""
