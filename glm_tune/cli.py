@@ -37,6 +37,22 @@ def models() -> None:
         print("\nnotes:\n" + "\n".join(notes))
 
 
+def tasks() -> None:
+    """List every task glm-tune knows, with its kind, language, metrics and data files.
+
+    A task of your own is a Task in a Python file, passed as --task path/to/file.py:NAME.
+    """
+    from glm_tune.task import all_tasks
+
+    rows = [("task", "kind", "lang", "metrics", "data files (--data-dir)", "hub dataset")]
+    for name, task in sorted(all_tasks().items()):
+        rows.append((
+            name, task.kind, task.language, ", ".join(task.metrics), ", ".join(task.files.values()),
+            "/".join(task.hub_dataset) if task.hub_dataset else "-",
+        ))
+    print(format_table(rows))
+
+
 def fill(
     text: str | None = None,
     model: str = "",
@@ -138,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(argv) > 1 and argv[0] == "fill" and not argv[1].startswith("-"):
         argv.insert(1, "--text")
     try:
-        CLI({"models": models, "fill": fill}, args=argv, as_positional=False)
+        CLI({"models": models, "tasks": tasks, "fill": fill}, args=argv, as_positional=False)
     except (CheckpointError, ValueError) as error:
         print(f"glm-tune: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,0 +1,156 @@
+"""A task: its data files, cloze patterns, label words and metrics, found by name.
+
+Built-in tasks live in ``tasks/`` (installed as ``glm_tune.tasks``) and register themselves.
+A user's own task is a :class:`Task` in a Python file, named as ``path/to/file.py:NAME`` (the
+file is imported: it is the user's own code), or published by a package under the entry-point
+group ``glm_tune.tasks``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Literal
+
+from glm_tune.readers import DataError, ReadReport, Row, read_rows
+from glm_tune.template import Patterns
+from glm_tune.verbalizer import Verbalizer
+
+Kind = Literal["classification", "multiple_choice", "generation"]
+BUILTIN_MODULES = ("glm_tune.tasks.glue",)
+
+
+@dataclass
+class Task:
+    """Everything glm-tune needs to turn a data set into cloze questions and score them."""
+
+    name: str
+    kind: Kind
+    language: Literal["en", "zh"]
+    patterns: Patterns
+    """Cloze templates by pattern id."""
+    files: dict[str, str]
+    """Split name (train, validation, ...) -> file name inside ``--data-dir``."""
+    file_format: Literal["tsv", "jsonl"]
+    fields: tuple[str, ...]
+    """Row fields the patterns read; a row without one is a bad row."""
+    metrics: tuple[str, ...]
+    """Metric names from :mod:`glm_tune.metrics`; the first selects the best checkpoint."""
+    verbalizer: Callable[[int], Verbalizer] | None = None
+    """Pattern id -> label words (classification tasks)."""
+    label_field: str = "label"
+    default_pattern_id: int = 0
+    max_length: int = 256
+    hub_dataset: tuple[str, ...] | None = None
+    """``datasets.load_dataset`` arguments for the same data on the hub (needs a network)."""
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def label_words(self, pattern_id: int | None = None) -> Verbalizer:
+        if self.verbalizer is None:
+            raise ValueError(f"task {self.name} ({self.kind}) has no verbalizer")
+        return self.verbalizer(self.default_pattern_id if pattern_id is None else pattern_id)
+
+    def load_split(self, split: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False):
+        """Rows of one split as a :class:`datasets.Dataset`, with a report of skipped rows.
+
+        With ``data_dir`` the original file is read (``files[split]``); without it the hub
+        dataset is loaded through ``datasets`` when there is one.
+        """
+        import datasets
+
+        if split not in self.files:
+            raise DataError(f"task {self.name} has no split {split!r}; it has {', '.join(self.files)}")
+        if data_dir is None:
+            return self._load_from_hub(split), None
+        path = Path(data_dir) / self.files[split]
+        if not path.is_file():
+            expected = ", ".join(self.files.values())
+            raise DataError(f"{path} not found: task {self.name} reads {expected} from --data-dir {data_dir}")
+        check = self._label_check() if self.kind == "classification" else None
+        required = (*self.fields, self.label_field) if self.kind == "classification" else self.fields
+        rows, report = read_rows(path, self.file_format, required, check=check, skip_bad_rows=skip_bad_rows)
+        if self.kind == "classification":
+            for row in rows:
+                row[self.label_field] = str(row[self.label_field])
+        return datasets.Dataset.from_list(rows), report
+
+    def _label_check(self) -> Callable[[Row], str | None]:
+        labels = set(self.label_words().labels)
+
+        def check(row: Row) -> str | None:
+            label = str(row[self.label_field])
+            if label not in labels:
+                return f"field {self.label_field!r}: label {label!r} is not one of the verbalizer's {sorted(labels)}"
+            return None
+
+        return check
+
+    def _load_from_hub(self, split: str):
+        import datasets
+
+        if self.hub_dataset is None:
+            raise DataError(f"task {self.name} has no hub dataset; pass --data-dir with {', '.join(self.files.values())}")
+        hub_split = {"validation": "validation"}.get(split, split)
+        try:
+            data = datasets.load_dataset(*self.hub_dataset, split=hub_split)
+        except Exception as error:  # offline, missing repo: many exception types
+            raise DataError(
+                f"could not load {'/'.join(self.hub_dataset)} from the hub ({type(error).__name__}); "
+                f"offline, pass --data-dir with the original files: {', '.join(self.files.values())}"
+            ) from None
+        if self.kind == "classification":
+            data = data.map(lambda row: {self.label_field: str(row[self.label_field])})
+        return data
+
+
+_REGISTRY: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    if task.name in _REGISTRY:
+        raise ValueError(f"a task named {task.name!r} is already registered")
+    _REGISTRY[task.name] = task
+    return task
+
+
+def all_tasks() -> dict[str, Task]:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    for entry in entry_points(group="glm_tune.tasks"):
+        if entry.name not in _REGISTRY:
+            loaded = entry.load()
+            register_task(loaded() if callable(loaded) and not isinstance(loaded, Task) else loaded)
+    return dict(_REGISTRY)
+
+
+def get_task(name: str) -> Task:
+    """A built-in or entry-point task by name, or ``path/to/file.py:NAME`` for a user's own."""
+    if ".py:" in name:
+        return _task_from_file(name)
+    tasks = all_tasks()
+    if name in tasks:
+        return tasks[name]
+    close = difflib.get_close_matches(name, list(tasks), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(f"unknown task {name!r}.{hint} Known tasks: {', '.join(sorted(tasks))} (see `glm-tune tasks`)")
+
+
+def _task_from_file(spec: str) -> Task:
+    file, _, attribute = spec.rpartition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise ValueError(f"task file {path} not found")
+    module_spec = importlib.util.spec_from_file_location(f"glm_tune_user_task_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    task = getattr(module, attribute, None)
+    if not isinstance(task, Task):
+        found = [n for n, v in vars(module).items() if isinstance(v, Task)]
+        raise ValueError(f"{path} has no Task named {attribute!r}; it defines {', '.join(found) or 'none'}")
+    return task

@@ -1,0 +1,80 @@
+"""Tasks by name, user task files, and reading original data files with located errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from glm_tune.metrics import build_metric
+from glm_tune.readers import DataError, read_rows
+from glm_tune.task import get_task
+
+
+def test_sst2_loads_renders_and_scores(shared, bert):
+    task = get_task("sst2")
+    data, report = task.load_split("validation", shared / "data" / "sst2")
+    assert len(data) == 872 and report.bad_rows == []
+    assert set(data["label"]) == {"0", "1"}
+    assert data[0]["_source"].endswith("dev.tsv:2")
+    encoded = task.patterns[task.default_pattern_id].encode(data[0], bert, task.max_length, reserve=1)
+    assert encoded.input_ids[encoded.mask_position] == bert.mask_token_id
+    labels = task.label_words().tokenize(bert)  # raises on <unk> label words
+    assert labels.single_token
+    metric = build_metric(task.metrics[0], num_classes=2)
+    metric.update([int(label) for label in data["label"][:4]], [1, 0, 1, 1])
+    assert 0.0 <= float(metric.compute()) <= 1.0
+
+
+def test_unknown_task_suggests_names():
+    with pytest.raises(ValueError, match="Did you mean sst2"):
+        get_task("sst-2")
+
+
+def test_missing_data_file_lists_expected(tmp_path):
+    with pytest.raises(DataError, match="train.tsv, dev.tsv"):
+        get_task("sst2").load_split("validation", tmp_path)
+
+
+def test_bad_rows_name_file_line_and_field(tmp_path):
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\ngood film\t1\n\t0\nbad film\t7\nthree\tcolumns\there\n")
+    with pytest.raises(DataError, match=r"dev.tsv:3: missing field 'sentence'"):
+        get_task("sst2").load_split("validation", tmp_path)
+    data, report = get_task("sst2").load_split("validation", tmp_path, skip_bad_rows=True)
+    assert len(data) == 1
+    assert [m.split(": ", 1)[0][-9:] for m in report.bad_rows] == ["dev.tsv:3", "dev.tsv:4", "dev.tsv:5"]
+    assert "label '7' is not one of" in report.bad_rows[1]
+    assert "3 columns" in report.bad_rows[2]
+
+
+def test_malformed_json_line_is_located(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": oops}\n[1, 2]\n')
+    with pytest.raises(DataError, match="train.jsonl:2: not valid JSON"):
+        read_rows(path, "jsonl", ["text"])
+    rows, report = read_rows(path, "jsonl", ["text"], skip_bad_rows=True)
+    assert len(rows) == 1 and len(report.bad_rows) == 2 and "JSON object" in report.bad_rows[1]
+
+
+def test_user_task_file(tmp_path, shared):
+    file = tmp_path / "my_tasks.py"
+    file.write_text(
+        "from glm_tune.task import Task\n"
+        "from glm_tune.template import Patterns, Template\n"
+        "from glm_tune.verbalizer import Verbalizer\n"
+        "MINE = Task(name='mine', kind='classification', language='en',\n"
+        "            patterns=Patterns([Template('{sentence} All in all, [MASK].')]),\n"
+        "            verbalizer=lambda pid: Verbalizer({'0': [' bad'], '1': [' good']}),\n"
+        "            files={'validation': 'dev.tsv'}, file_format='tsv', fields=('sentence',), metrics=('accuracy',))\n"
+    )
+    task = get_task(f"{file}:MINE")
+    data, _ = task.load_split("validation", shared / "data" / "sst2")
+    assert task.name == "mine" and len(data) == 872
+    with pytest.raises(ValueError, match="defines MINE"):
+        get_task(f"{file}:OTHER")
+
+
+def test_tasks_command(capsys):
+    from glm_tune.cli import main
+
+    main(["tasks"])
+    out = capsys.readouterr().out
+    assert "sst2" in out and "classification" in out and "dev.tsv" in out
