@@ -11,18 +11,21 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import pkgutil
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from glm_tune.readers import DataError, ReadReport, Row, read_rows
+from glm_tune.generation import GenerationConfig
+from glm_tune.readers import DataError, Row, read_rows
 from glm_tune.template import Patterns
 from glm_tune.verbalizer import Verbalizer
 
 Kind = Literal["classification", "multiple_choice", "generation"]
-BUILTIN_MODULES = ("glm_tune.tasks.glue",)
+Expand = Callable[[list[Row], str, random.Random], list[Row]]
 
 
 @dataclass
@@ -36,7 +39,8 @@ class Task:
     """Cloze templates by pattern id."""
     files: dict[str, str]
     """Split name (train, validation, ...) -> file name inside ``--data-dir``."""
-    file_format: Literal["tsv", "jsonl"]
+    file_format: str
+    """A reader name from :data:`glm_tune.readers.READERS` (``tsv``, ``jsonl``, ...)."""
     fields: tuple[str, ...]
     """Row fields the patterns read; a row without one is a bad row."""
     metrics: tuple[str, ...]
@@ -44,6 +48,20 @@ class Task:
     verbalizer: Callable[[int], Verbalizer] | None = None
     """Pattern id -> label words (classification tasks)."""
     label_field: str = "label"
+    candidates: Callable[[Row], list[str]] | None = None
+    """Multiple choice: the candidate fills of a row (COPA's two choices, ReCoRD's entities)."""
+    answer: Callable[[Row], int | list[int]] | None = None
+    """Multiple choice: index (or indices, for several golds) of the right candidate(s)."""
+    target: Callable[[Row], str] | None = None
+    """Generation: the reference text of a row."""
+    expand: Expand | None = None
+    """Per-split row transform applied after reading, with a seeded random generator: COPA's
+    mirrored training copies, ReCoRD's one-example-per-answer with sampled negatives,
+    MultiRC's one row per (question, answer)."""
+    group_field: str | None = None
+    """Field that groups rows for per-group metrics (MultiRC's question id for EM)."""
+    generation: GenerationConfig | None = None
+    """Decoding defaults (generation tasks; GLM-NOTES part 2 section 4)."""
     default_pattern_id: int = 0
     max_length: int = 256
     hub_dataset: tuple[str, ...] | None = None
@@ -56,7 +74,9 @@ class Task:
             raise ValueError(f"task {self.name} ({self.kind}) has no verbalizer")
         return self.verbalizer(self.default_pattern_id if pattern_id is None else pattern_id)
 
-    def load_split(self, split: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False):
+    def load_split(
+        self, split: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False, seed: int = 1234
+    ):
         """Rows of one split as a :class:`datasets.Dataset`, with a report of skipped rows.
 
         With ``data_dir`` the original file is read (``files[split]``); without it the hub
@@ -67,7 +87,10 @@ class Task:
         if split not in self.files:
             raise DataError(f"task {self.name} has no split {split!r}; it has {', '.join(self.files)}")
         if data_dir is None:
-            return self._load_from_hub(split), None
+            data = self._load_from_hub(split)
+            if self.expand is not None:
+                data = datasets.Dataset.from_list(self.expand(data.to_list(), split, random.Random(seed)))
+            return data, None
         path = Path(data_dir) / self.files[split]
         if not path.is_file():
             expected = ", ".join(self.files.values())
@@ -78,6 +101,8 @@ class Task:
         if self.kind == "classification":
             for row in rows:
                 row[self.label_field] = str(row[self.label_field])
+        if self.expand is not None:
+            rows = self.expand(rows, split, random.Random(seed))
         return datasets.Dataset.from_list(rows), report
 
     def _label_check(self) -> Callable[[Row], str | None]:
@@ -120,8 +145,11 @@ def register_task(task: Task) -> Task:
 
 
 def all_tasks() -> dict[str, Task]:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    import glm_tune.tasks
+
+    # Every module in tasks/ registers its tasks on import.
+    for module in pkgutil.iter_modules(glm_tune.tasks.__path__):
+        importlib.import_module(f"glm_tune.tasks.{module.name}")
     for entry in entry_points(group="glm_tune.tasks"):
         if entry.name not in _REGISTRY:
             loaded = entry.load()
