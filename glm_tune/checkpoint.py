@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,8 +248,6 @@ def load_model(
                 f"{tuple(tensor.shape)} by {CONFIG_FILE}; the config does not belong to these weights"
             )
     if ignored:
-        import warnings
-
         warnings.warn(
             f"{directory}: ignored {len(ignored)} weights outside the GLM backbone "
             f"(e.g. {ignored[0]}); task heads are not loaded",
