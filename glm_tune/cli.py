@@ -47,10 +47,15 @@ def tasks() -> None:
     rows = [("task", "kind", "lang", "metrics", "data files (--data-dir)", "hub dataset")]
     for name, task in sorted(all_tasks().items()):
         rows.append((
-            name, task.kind, task.language, ", ".join(task.metrics), ", ".join(task.files.values()),
+            name, task.kind, task.language, ", ".join(task.metrics), _short_list(list(task.files.values()), 3),
             "/".join(task.hub_dataset) if task.hub_dataset else "-",
         ))
     print(format_table(rows))
+
+
+def _short_list(items: list[str], keep: int) -> str:
+    more = f", +{len(items) - keep} more" if len(items) > keep else ""
+    return ", ".join(items[:keep]) + more
 
 
 def fill(

@@ -59,7 +59,17 @@ def read_jsonl(path: Path) -> Parsed:
                 yield number, {}, f"expected a JSON object, found {type(row).__name__}"
 
 
-READERS: dict[str, Callable[[Path], Parsed]] = {"tsv": read_tsv, "jsonl": read_jsonl}
+def read_cola_tsv(path: Path) -> Parsed:
+    """GLUE CoLA's train.tsv / dev.tsv: no header, columns source, label, author label, sentence."""
+    names = ("source", "label", "original_label", "sentence")
+    with path.open(encoding="utf-8", newline="") as handle:
+        for number, cells in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if not cells:
+                continue
+            if len(cells) != len(names):
+                yield number, {}, f"{len(cells)} columns, CoLA has {len(names)} ({', '.join(names)}; no header line)"
+            else:
+                yield number, dict(zip(names, cells)), None
 
 
 @dataclass
@@ -108,3 +118,88 @@ def read_rows(
         raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     report.rows = len(rows)
     return rows, report
+
+
+def read_source_target(path: Path) -> Parsed:
+    """Seq2seq line pairs: ``path`` is ``X.source``; ``X.target`` beside it holds the references.
+
+    Line ``n`` of one file goes with line ``n`` of the other; rows are ``{"source", "target"}``
+    (lines stripped). Files with different line counts are an error naming both. Empty lines
+    are kept (they are bad rows, reported with their line number) so the pairing never shifts.
+    """
+    target_path = path.with_suffix(".target")
+    if path.suffix != ".source":
+        raise DataError(f"{path}: the source_target format reads X.source with X.target beside it")
+    if not target_path.is_file():
+        raise DataError(f"{target_path}: no such file (the references for {path.name})")
+    with path.open(encoding="utf-8") as sources, target_path.open(encoding="utf-8") as targets:
+        source_lines, target_lines = sources.read().splitlines(), targets.read().splitlines()
+    if len(source_lines) != len(target_lines):
+        raise DataError(
+            f"{path} has {len(source_lines)} lines but {target_path.name} has {len(target_lines)}; "
+            "line n of one must pair with line n of the other"
+        )
+    for number, (source, target) in enumerate(zip(source_lines, target_lines), start=1):
+        yield number, {"source": source.strip(), "target": target.strip()}, None
+
+
+def read_squad_json(path: Path) -> Parsed:
+    """SQuAD-format JSON (SQuAD v1.1/v2.0, CMRC 2018): one row per question.
+
+    Rows are ``{"id", "title", "context", "question", "answers", "answer_starts"}``;
+    ``answers`` lists the gold texts (None when there is none, as in a test file or a SQuAD 2.0
+    unanswerable question, so a task that needs answers reports the row). The top level may be
+    ``{"data": [...]}`` or the list itself. The line number is that of the question's ``"id"``
+    in the file (of its ``"question"`` when ids are missing), found by a forward text search.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}:{error.lineno}: not valid JSON ({error.msg} at column {error.colno})") from None
+    articles = data.get("data") if isinstance(data, dict) else data
+    if not isinstance(articles, list):
+        raise DataError(f"{path}: expected SQuAD JSON, {{'data': [articles]}} or a list of articles")
+    position = 0
+
+    def line_of(key: str, value: Any) -> int:
+        nonlocal position
+        found = text.find(json.dumps(value, ensure_ascii=False), position) if value is not None else -1
+        if found < 0 and value is not None:
+            found = text.find(json.dumps(value), position)
+        if found >= 0:
+            position = found + 1
+        return text.count("\n", 0, max(found, position, 0)) + 1
+
+    for article in articles:
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            yield line_of("title", None), {}, "an article without a 'paragraphs' list"
+            continue
+        for paragraph in article["paragraphs"]:
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
+                yield line_of("context", None), {}, "a paragraph without a 'qas' list"
+                continue
+            for qa in paragraph["qas"]:
+                if not isinstance(qa, dict):
+                    yield line_of("qas", None), {}, f"a question entry that is {type(qa).__name__}, not an object"
+                    continue
+                number = line_of("id", qa.get("id")) if qa.get("id") is not None else line_of("question", qa.get("question"))
+                answers = [a for a in qa.get("answers") or [] if isinstance(a, dict) and a.get("text")]
+                row = {
+                    "id": qa.get("id"),
+                    "title": article.get("title"),
+                    "context": paragraph.get("context"),
+                    "question": qa.get("question"),
+                    "answers": [a["text"] for a in answers] or None,
+                    "answer_starts": [a.get("answer_start", -1) for a in answers] or None,
+                }
+                yield number, row, None
+
+
+READERS: dict[str, Callable[[Path], Parsed]] = {
+    "tsv": read_tsv,
+    "cola_tsv": read_cola_tsv,
+    "jsonl": read_jsonl,
+    "source_target": read_source_target,
+    "squad_json": read_squad_json,
+}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from glm_tune.task import Task, register_task
-from glm_tune.template import Patterns, Template
+from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
 
 # GLM's Sst2PVP: one template, two sets of label words (pattern 0 great/terrible, 1 good/bad).
@@ -22,4 +22,140 @@ SST2 = register_task(Task(
     max_length=128,
     hub_dataset=("nyu-mll/glue", "sst2"),
     description="GLUE SST-2 sentiment; GLUE's train.tsv / dev.tsv (sentence, label 0/1)",
+))
+
+
+# --------------------------------------------------------------------------------------------
+# RTE, MRPC, QNLI, CoLA: GLM's RtePVP, MrpcPVP, QnliPVP and ColaPVP (tasks/superglue/pvp.py)
+# --------------------------------------------------------------------------------------------
+
+_GLUE_FILES = {"train": "train.tsv", "validation": "dev.tsv"}
+
+
+def _glue_rte_pattern(pattern_id: int):
+    def pattern(row):
+        premise, hypothesis = row["sentence1"], row["sentence2"]
+        h = remove_final_punc(hypothesis)
+        if pattern_id == 0:
+            return ['"', Text(h, "sentence2"), '" ?'], [MASK, ', "', Text(premise, "sentence1"), '"']
+        if pattern_id == 1:
+            return [Text(h, "sentence2"), "?"], [MASK, ",", Text(" " + premise, "sentence1")]
+        if pattern_id == 2:
+            return ['"', Text(h, "sentence2"), '" ?'], [MASK, '. "', Text(premise, "sentence1"), '"']
+        if pattern_id == 3:
+            return [Text(h, "sentence2"), "?"], [MASK, ".", Text(" " + premise, "sentence1")]
+        return [Text(premise, "sentence1"), " question:", Text(" " + hypothesis, "sentence2"), " True or False?",
+                " answer:", MASK]
+
+    pattern.__qualname__ = f"glue_rte_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+GLUE_RTE = register_task(Task(
+    name="glue-rte",
+    kind="classification",
+    language="en",
+    patterns=Patterns({i: _glue_rte_pattern(i) for i in range(5)}),
+    verbalizer=lambda pattern_id: Verbalizer.from_file("rte", pattern_id=pattern_id),
+    files=_GLUE_FILES,
+    file_format="tsv",
+    fields=("sentence1", "sentence2"),
+    metrics=("accuracy",),
+    max_length=256,
+    hub_dataset=("nyu-mll/glue", "rte"),
+    description=(
+        "GLUE RTE (the same data as SuperGLUE's 'rte', in GLUE's TSV: index, sentence1 premise, "
+        "sentence2 hypothesis, label entailment/not_entailment); train.tsv / dev.tsv; GLM's RtePVP"
+    ),
+))
+# The hub's glue/rte labels are class indices 0 entailment, 1 not_entailment.
+GLUE_RTE.expand = lambda rows, split, rng: [
+    dict(r, label={"0": "entailment", "1": "not_entailment"}.get(str(r["label"]), str(r["label"]))) for r in rows
+]
+
+
+def _mrpc_pattern(pattern_id: int):
+    def pattern(row):
+        a, b = row["#1 String"], lowercase_first(row["#2 String"])
+        if pattern_id == 0:
+            return [Text(a, "#1 String")], [MASK, ", ", Text(b, "#2 String")]
+        return [Text(a, "#1 String")], [" Does it mean that", Text(" " + remove_final_punc(b), "#2 String"), "?", MASK]
+
+    pattern.__qualname__ = f"mrpc_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+MRPC = register_task(Task(
+    name="mrpc",
+    kind="classification",
+    language="en",
+    patterns=Patterns({i: _mrpc_pattern(i) for i in range(2)}),
+    verbalizer=lambda pattern_id: Verbalizer.from_file("mrpc", pattern_id=pattern_id),
+    files=_GLUE_FILES,
+    file_format="tsv",
+    fields=("#1 String", "#2 String"),
+    label_field="Quality",
+    metrics=("f1a", "accuracy"),
+    max_length=256,
+    description=(
+        "GLUE MRPC paraphrase; GLUE's train.tsv / dev.tsv (header Quality, #1 ID, #2 ID, #1 String, "
+        "#2 String; Quality 1 = paraphrase, the F1 class); GLM's MrpcPVP"
+    ),
+))
+
+
+def _qnli_pattern(pattern_id: int):
+    def pattern(row):
+        question = Text(" " + remove_final_punc(row["question"]), "question")
+        passage = row["sentence"]
+        if pattern_id == 0:
+            return [Text(passage, "sentence"), " Question:", question, "? Do you know the answer?", MASK, "."]
+        if pattern_id == 1:
+            return [Text(passage, "sentence"), " Based on the previous passage, do you know the answer", question,
+                    "?", MASK, "."]
+        return ["Based on the following passage, do you know the answer", question, "?", MASK, ".",
+                Text(" " + passage, "sentence")]
+
+    pattern.__qualname__ = f"qnli_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+QNLI = register_task(Task(
+    name="qnli",
+    kind="classification",
+    language="en",
+    patterns=Patterns({i: _qnli_pattern(i) for i in range(3)}),
+    verbalizer=lambda pattern_id: Verbalizer.from_file("qnli", pattern_id=pattern_id),
+    files=_GLUE_FILES,
+    file_format="tsv",
+    fields=("question", "sentence"),
+    metrics=("accuracy",),
+    max_length=256,
+    hub_dataset=("nyu-mll/glue", "qnli"),
+    description=(
+        "GLUE QNLI (does the sentence answer the question?); GLUE's train.tsv / dev.tsv with header "
+        "index, question, sentence, label entailment/not_entailment; GLM's QnliPVP"
+    ),
+))
+QNLI.expand = lambda rows, split, rng: [
+    dict(r, label={"0": "entailment", "1": "not_entailment"}.get(str(r["label"]), str(r["label"]))) for r in rows
+]
+
+
+COLA = register_task(Task(
+    name="cola",
+    kind="classification",
+    language="en",
+    patterns=Patterns({0: Template(['"', "{sentence}", '"', " This is", MASK, "."])}),
+    verbalizer=lambda pattern_id: Verbalizer.from_file("cola", pattern_id=pattern_id),
+    files=_GLUE_FILES,
+    file_format="cola_tsv",
+    fields=("sentence",),
+    metrics=("mcc", "accuracy"),
+    max_length=128,
+    hub_dataset=("nyu-mll/glue", "cola"),
+    description=(
+        "GLUE CoLA acceptability; GLUE's train.tsv / dev.tsv without a header (source, label 0/1, "
+        "author's label, sentence); GLM's ColaPVP ' correct'/' incorrect'; Matthews correlation"
+    ),
 ))

@@ -1,0 +1,547 @@
+"""SuperGLUE tasks as cloze questions, with GLM's PVPs (GLM-NOTES part 2, sections 1-3 and 5).
+
+Files: the official SuperGLUE v2 release, ``train.jsonl`` / ``val.jsonl`` (split ``validation``).
+FewGLUE (``--data-dir .../fewglue/CB``) ships only ``train.jsonl`` (32 labeled rows) and
+``unlabeled.jsonl``; its ``train`` split is read from ``train.jsonl`` like SuperGLUE's. GLM's
+few-shot setting (``--few-superglue``) reads ``dev32.jsonl`` as dev and ``val.jsonl`` as test: every
+task here therefore also has a ``dev32`` split (``dev32.jsonl``), and the official ``val.jsonl`` is
+the ``validation`` split (the test set of the few-shot setting). Test files are unlabeled and are
+not a split.
+
+Labels are strings: JSON booleans become ``"True"``/``"False"``, MultiRC's 0/1 ``"0"``/``"1"``.
+Hub rows (``aps/super_glue``) carry class indices and a flat layout; each task's ``expand``
+turns them into the same rows as the files (label names, MultiRC/ReCoRD/WSC fields).
+
+Workarounds for what :class:`~glm_tune.task.Task` lacks (see the classes below): MultiRC files
+are nested (one passage per line, labels inside), but ``Task.load_split`` checks the label field
+on the rows as read, before ``expand``; :class:`_ExpandFirstTask` checks fields and labels on the
+expanded rows instead.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from glm_tune.readers import DataError, Row, read_rows
+from glm_tune.task import Task, register_task
+from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
+from glm_tune.verbalizer import Verbalizer
+
+SUPERGLUE_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "dev32": "dev32.jsonl"}
+_FILES_NOTE = (
+    "files train.jsonl / val.jsonl (validation) / dev32.jsonl (dev32); FewGLUE: train.jsonl is train, "
+    "GLM's few-shot setting uses dev32.jsonl as dev and val.jsonl as test"
+)
+
+
+def _verbalizer(name: str):
+    return lambda pattern_id: Verbalizer.from_file(name, pattern_id=pattern_id)
+
+
+def _hub_label_names(names: tuple[str, ...]):
+    """``expand`` that maps hub class indices ("0", "1", ...) to the file's label strings."""
+
+    def expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
+        for row in rows:
+            label = str(row.get("label"))
+            if label.isdigit() and int(label) < len(names) and label not in names:
+                row["label"] = names[int(label)]
+        return rows
+
+    return expand
+
+
+# --------------------------------------------------------------------------------------------
+# RTE and CB (GLM's RtePVP / CbPVP)
+# --------------------------------------------------------------------------------------------
+
+
+def _entailment_pattern(pattern_id: int, choices: str):
+    def pattern(row):
+        premise, hypothesis = row["premise"], row["hypothesis"]
+        h = remove_final_punc(hypothesis)
+        if pattern_id == 0:
+            return ['"', Text(h, "hypothesis"), '" ?'], [MASK, ', "', Text(premise, "premise"), '"']
+        if pattern_id == 1:
+            return [Text(h, "hypothesis"), "?"], [MASK, ",", Text(" " + premise, "premise")]
+        if pattern_id == 2:
+            return ['"', Text(h, "hypothesis"), '" ?'], [MASK, '. "', Text(premise, "premise"), '"']
+        if pattern_id == 3:
+            return [Text(h, "hypothesis"), "?"], [MASK, ".", Text(" " + premise, "premise")]
+        # pattern 4 keeps the hypothesis' final punctuation
+        return [Text(premise, "premise"), " question:", Text(" " + hypothesis, "hypothesis"), f" {choices}", " answer:", MASK]
+
+    pattern.__qualname__ = f"entailment_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+RTE = register_task(Task(
+    name="rte",
+    kind="classification",
+    language="en",
+    patterns=Patterns({i: _entailment_pattern(i, "True or False?") for i in range(5)}),
+    verbalizer=_verbalizer("rte"),
+    files=SUPERGLUE_FILES,
+    file_format="jsonl",
+    fields=("premise", "hypothesis"),
+    metrics=("accuracy",),
+    expand=_hub_label_names(("entailment", "not_entailment")),
+    default_pattern_id=0,
+    max_length=256,
+    hub_dataset=("aps/super_glue", "rte"),
+    description=f"SuperGLUE RTE (premise, hypothesis, label entailment/not_entailment); {_FILES_NOTE}",
+))
+
+CB = register_task(Task(
+    name="cb",
+    kind="classification",
+    language="en",
+    patterns=Patterns({i: _entailment_pattern(i, "true, false or neither?") for i in range(5)}),
+    verbalizer=_verbalizer("cb"),
+    files=SUPERGLUE_FILES,
+    file_format="jsonl",
+    fields=("premise", "hypothesis"),
+    metrics=("accuracy", "f1_macro"),
+    expand=_hub_label_names(("entailment", "contradiction", "neutral")),
+    default_pattern_id=3,
+    max_length=256,
+    hub_dataset=("aps/super_glue", "cb"),
+    description=f"SuperGLUE CB (premise, hypothesis, label entailment/contradiction/neutral); {_FILES_NOTE}",
+))
+
+# --------------------------------------------------------------------------------------------
+# BoolQ (GLM's BoolQPVP)
+# --------------------------------------------------------------------------------------------
+
+
+def _boolq_pattern(pattern_id: int):
+    def pattern(row):
+        passage, question = Text(row["passage"], "passage"), Text(" " + row["question"], "question")
+        if pattern_id < 2:
+            return [passage, " Question:", question, "? Answer:", MASK, "."]
+        if pattern_id < 4:
+            return [passage, " Based on the previous passage,", question, "?", MASK, "."]
+        return ["Based on the following passage", question, "?", MASK, ".", Text(" " + row["passage"], "passage")]
+
+    pattern.__qualname__ = f"boolq_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+BOOLQ = register_task(Task(
+    name="boolq",
+    kind="classification",
+    language="en",
+    patterns=Patterns({i: _boolq_pattern(i) for i in range(6)}),
+    verbalizer=_verbalizer("boolq"),
+    files=SUPERGLUE_FILES,
+    file_format="jsonl",
+    fields=("passage", "question"),
+    metrics=("accuracy",),
+    expand=_hub_label_names(("False", "True")),
+    default_pattern_id=4,
+    max_length=256,
+    hub_dataset=("aps/super_glue", "boolq"),
+    description=f"SuperGLUE BoolQ (passage, question, label true/false as \"True\"/\"False\"); {_FILES_NOTE}",
+))
+
+# --------------------------------------------------------------------------------------------
+# WiC (GLM's WicPVP)
+# --------------------------------------------------------------------------------------------
+
+
+def _wic_pattern(pattern_id: int):
+    def pattern(row):
+        s1, s2, word = row["sentence1"], row["sentence2"], row["word"]
+        if pattern_id == 0:
+            return [Text('"' + s1 + '" / "' + s2 + '"', "sentence1"), ' Similar sense of "' + word + '"?', MASK, "."]
+        if pattern_id == 1:
+            return [Text(s1, "sentence1"), Text(" " + s2, "sentence2"),
+                    " Does " + word + " have the same meaning in both sentences?", MASK]
+        return [word, " .", ' Sense (1) (a) "', Text(s1, "sentence1"), '"', " (", MASK, ') "', s2, '"']
+
+    pattern.__qualname__ = f"wic_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+WIC = register_task(Task(
+    name="wic",
+    kind="classification",
+    language="en",
+    patterns=Patterns({i: _wic_pattern(i) for i in range(3)}),
+    verbalizer=_verbalizer("wic"),
+    files=SUPERGLUE_FILES,
+    file_format="jsonl",
+    fields=("word", "sentence1", "sentence2"),
+    metrics=("accuracy",),
+    expand=_hub_label_names(("False", "True")),
+    default_pattern_id=1,
+    max_length=256,
+    hub_dataset=("aps/super_glue", "wic"),
+    description=f"SuperGLUE WiC (word, sentence1, sentence2, label \"True\"/\"False\"); {_FILES_NOTE}",
+))
+
+# --------------------------------------------------------------------------------------------
+# COPA (GLM's CopaPVP): multiple choice over the two choices, mirrored copies in training
+# --------------------------------------------------------------------------------------------
+
+
+def copa_choice(text: str) -> str:
+    """A COPA choice as GLM writes it into the blank: lowercased first letter, no final punctuation."""
+    return remove_final_punc(lowercase_first(text))
+
+
+def _copa_pattern(pattern_id: int):
+    def pattern(row):
+        premise = Text(remove_final_punc(" " + row["premise"]), "premise")
+        c1, c2 = copa_choice(row["choice1"]), copa_choice(row["choice2"])
+        if row["question"] not in ("cause", "effect"):
+            raise ValueError(f"COPA question must be 'cause' or 'effect', got {row['question']!r}")
+        joiner = " because" if row["question"] == "cause" else ", so"
+        if pattern_id == 0:
+            return ['"', c1, '" or "', c2, '"?', premise, joiner, MASK, "."]
+        return [c1, " or", " " + c2, "?", premise, joiner, MASK, "."]
+
+    pattern.__qualname__ = f"copa_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+def _copa_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
+    """Training: each row plus its mirror (choices swapped, label flipped), as GLM does."""
+    for row in rows:
+        row["label"] = int(row["label"]) if row.get("label") not in (None, "", -1) else -1
+        row["mirrored"] = False
+    if split != "train":
+        return rows
+    out = []
+    for row in rows:
+        out.append(row)
+        mirror = dict(row, choice1=row["choice2"], choice2=row["choice1"], mirrored=True)
+        if row["label"] in (0, 1):
+            mirror["label"] = 1 - row["label"]
+        out.append(mirror)
+    return out
+
+
+COPA = register_task(Task(
+    name="copa",
+    kind="multiple_choice",
+    language="en",
+    patterns=Patterns({i: _copa_pattern(i) for i in range(2)}),
+    files=SUPERGLUE_FILES,
+    file_format="jsonl",
+    fields=("premise", "choice1", "choice2", "question"),
+    metrics=("accuracy",),
+    candidates=lambda row: [" " + copa_choice(row["choice1"]), " " + copa_choice(row["choice2"])],
+    answer=lambda row: int(row["label"]),
+    expand=_copa_expand,
+    default_pattern_id=0,
+    max_length=256,
+    hub_dataset=("aps/super_glue", "copa"),
+    description=(
+        "SuperGLUE COPA: choose the cause/effect among choice1/choice2 (label 0/1); candidates are "
+        "the choices with a leading space, first letter lowercased, final punctuation removed; "
+        f"training adds a mirrored copy of every row (choices swapped); {_FILES_NOTE}"
+    ),
+))
+
+# --------------------------------------------------------------------------------------------
+# WSC (GLM's WscPVP): span1 against negative candidates
+# --------------------------------------------------------------------------------------------
+
+
+def _wsc_fields(row: Row) -> Row:
+    """Hub rows have flat span fields; file rows nest them under ``target``."""
+    if "target" not in row:
+        row["target"] = {k: row[k] for k in ("span1_text", "span2_text", "span1_index", "span2_index") if k in row}
+    return row
+
+
+def _wsc_pattern(pattern_id: int):
+    def pattern(row):
+        target = row["target"]
+        pronoun, index = target["span2_text"], int(target["span2_index"])
+        words = row["text"].split()
+        words[index] = "*" + words[index] + "*"
+        text = Text(" ".join(words), "text")
+        if pattern_id == 0:
+            return [text, " The pronoun '*" + pronoun + "*' refers to", MASK, "."]
+        if pattern_id == 1:
+            return [text, " In the previous sentence, the pronoun '*" + pronoun + "*' refers to", MASK, "."]
+        return [text, " Question: In the passage above, what does the pronoun '*" + pronoun + "*' refer to?",
+                " Answer:", MASK, "."]
+
+    pattern.__qualname__ = f"wsc_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+def _wsc_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
+    """Give every row ``candidates``: span1 first, then negatives.
+
+    GLM reads negative noun phrases from a preprocessed ``WSC-negative/*.jsonl`` that is not in
+    the official data. Here a row's own ``candidates`` list (such a file's field) is used when
+    present; otherwise the negatives are the span1 texts of the other rows about the same pronoun
+    in the same text (official WSC asks about several referents per sentence, the wrong ones
+    labelled False). FewGLUE's 32 training rows are all True and unique, so they get none: the
+    row has the single candidate span1, which only a generative loss (GLM's ``mix``) learns from.
+    Training keeps only True rows, as GLM does.
+    """
+    rows = [_wsc_fields(row) for row in rows]
+    groups: dict[tuple[str, int], list[str]] = {}
+    for row in rows:
+        key = (row["text"], int(row["target"]["span2_index"]))
+        groups.setdefault(key, []).append(row["target"]["span1_text"])
+    out = []
+    for row in rows:
+        label = str(row.get("label"))
+        if label in ("0", "1"):  # hub class index
+            label = "True" if label == "1" else "False"
+        row["label"] = label
+        if split == "train" and label != "True":
+            continue
+        span1 = row["target"]["span1_text"]
+        own = list(row.get("candidates") or [])
+        same = groups[(row["text"], int(row["target"]["span2_index"]))]
+        negatives: list[str] = []
+        for text in own + same:
+            if text.lower() != span1.lower() and text.lower() not in (n.lower() for n in negatives):
+                negatives.append(text)
+        row["candidates"] = [span1, *negatives]
+        out.append(row)
+    return out
+
+
+def _wsc_answer(row: Row) -> list[int]:
+    """Gold candidate indices: GLM predicts True iff the argmax is span1 (index 0).
+
+    A True row's gold is ``[0]``; a False row's golds are every other candidate (empty when it
+    has no negatives: no prediction can then be right, as GLM always says True there).
+    """
+    if str(row["label"]) == "True":
+        return [0]
+    return list(range(1, len(row["candidates"])))
+
+
+WSC = register_task(Task(
+    name="wsc",
+    kind="multiple_choice",
+    language="en",
+    patterns=Patterns({i: _wsc_pattern(i) for i in range(3)}),
+    files=SUPERGLUE_FILES,
+    file_format="jsonl",
+    fields=("text", "target"),
+    metrics=("accuracy",),
+    candidates=lambda row: [" " + c for c in row["candidates"]],
+    answer=_wsc_answer,
+    expand=_wsc_expand,
+    default_pattern_id=2,
+    max_length=128,
+    hub_dataset=("aps/super_glue", "wsc.fixed"),
+    description=(
+        "SuperGLUE WSC: does the *pronoun* (span2) refer to span1? Scored as multiple choice over "
+        "span1 and negative candidates (a row's 'candidates' field, else other rows' span1 for the "
+        "same pronoun); prediction True iff span1 scores best; training keeps True rows only. "
+        f"GLM trains it with the mix loss and length penalty 1; {_FILES_NOTE}"
+    ),
+    extra={"loss": "mix", "length_penalty": 1.0},
+))
+
+# --------------------------------------------------------------------------------------------
+# MultiRC (GLM's MultiRcPVP): one binary row per (question, answer)
+# --------------------------------------------------------------------------------------------
+
+
+def _multirc_pattern(pattern_id: int):
+    def pattern(row):
+        passage = Text(remove_final_punc(row["passage"].rstrip()), "passage")
+        question = remove_final_punc(row["question"].rstrip())
+        answer = row["answer"]
+        if pattern_id == 0:
+            return [passage, ".", " Question:", " " + question + "?", " Is it", " " + answer, "?", MASK, "."]
+        if pattern_id == 1:
+            return [passage, ".", " Question:", " " + question, "?", ' Is the correct answer "', answer, '"?', MASK, "."]
+        if pattern_id == 2:
+            return [passage, ". Based on the previous passage,", " " + question, "?", ' Is "', answer,
+                    '" a correct answer?', MASK, "."]
+        if pattern_id == 3:
+            return [passage, " " + question, "- [", MASK, "]", answer]
+        return [passage, ".", " Question:", " " + question, "?", " " + answer, "?", MASK, "."]
+
+    pattern.__qualname__ = f"multirc_pattern_{pattern_id}"
+    return Template(pattern)
+
+
+def _multirc_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
+    """One row per (question, answer option): passage, question, answer, label, question_id."""
+    out = []
+    for row in rows:
+        source = row.get("_source", "")
+        if "paragraph" in row and "answer" in row:  # hub layout: already one row per answer
+            idx = row["idx"]
+            out.append({
+                "passage": row["paragraph"], "question": row["question"], "answer": row["answer"],
+                "label": str(row["label"]), "question_id": f"p{idx['paragraph']}-q{idx['question']}",
+                "answer_idx": idx["answer"], "_source": source,
+            })
+            continue
+        passage = row["passage"]
+        for q_number, question in enumerate(passage["questions"]):
+            qid = f"p{row.get('idx')}-q{question.get('idx', q_number)}"
+            for a_number, answer in enumerate(question["answers"]):
+                label = answer.get("label")
+                out.append({
+                    "passage": passage["text"], "question": question["question"], "answer": answer["text"],
+                    "label": "" if label is None else str(label), "question_id": qid,
+                    "answer_idx": answer.get("idx", a_number), "_source": source,
+                })
+    return out
+
+
+class _ExpandFirstTask(Task):
+    """A task whose file rows are nested: fields and labels are checked after ``expand``.
+
+    ``Task.load_split`` checks the label field on the rows as read, but a MultiRC line is a
+    passage holding questions holding labelled answers; the Task API has no hook for that, so
+    this subclass reads the file with ``raw_fields`` (``extra``), expands, then checks.
+    """
+
+    def load_split(self, split: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False,
+                   seed: int = 1234):
+        import datasets
+
+        if data_dir is None:
+            return super().load_split(split, None, skip_bad_rows=skip_bad_rows, seed=seed)
+        if split not in self.files:
+            raise DataError(f"task {self.name} has no split {split!r}; it has {', '.join(self.files)}")
+        path = Path(data_dir) / self.files[split]
+        if not path.is_file():
+            raise DataError(f"{path} not found: task {self.name} reads {', '.join(self.files.values())} from --data-dir {data_dir}")
+        rows, report = read_rows(path, self.file_format, self.extra["raw_fields"], skip_bad_rows=skip_bad_rows)
+        expanded = self.expand(rows, split, random.Random(seed)) if self.expand else rows
+        labels = set(self.label_words().labels)
+        kept, bad_sources = [], set()
+        for row in expanded:
+            missing = [f for f in (*self.fields, self.label_field) if row.get(f) in (None, "")]
+            problem = f"missing field {missing[0]!r}" if missing else None
+            if problem is None and row[self.label_field] not in labels:
+                problem = f"field {self.label_field!r}: label {row[self.label_field]!r} is not one of the verbalizer's {sorted(labels)}"
+            if problem:
+                if not skip_bad_rows:
+                    raise DataError(f"{row.get('_source', path)}: {problem} (use --skip-bad-rows to skip and count such rows)")
+                if row.get("_source") not in bad_sources:
+                    report.bad_rows.append(f"{row.get('_source', path)}: {problem}")
+                    bad_sources.add(row.get("_source"))
+                continue
+            kept.append(row)
+        report.rows = len(kept)
+        return datasets.Dataset.from_list(kept), report
+
+
+MULTIRC = register_task(_ExpandFirstTask(
+    name="multirc",
+    kind="classification",
+    language="en",
+    patterns=Patterns({i: _multirc_pattern(i) for i in range(5)}),
+    verbalizer=_verbalizer("multirc"),
+    files=SUPERGLUE_FILES,
+    file_format="jsonl",
+    fields=("passage", "question", "answer"),
+    metrics=("f1a", "multirc_em"),
+    expand=_multirc_expand,
+    group_field="question_id",
+    default_pattern_id=0,
+    max_length=512,
+    hub_dataset=("aps/super_glue", "multirc"),
+    description=(
+        "SuperGLUE MultiRC: one yes/no row per (question, answer option), label \"0\"/\"1\", grouped by "
+        f"question_id for per-question EM; F1a over all options; {_FILES_NOTE}"
+    ),
+    extra={"raw_fields": ("passage",)},
+))
+
+# --------------------------------------------------------------------------------------------
+# ReCoRD (GLM's RecordPVP): multiple choice over the passage entities
+# --------------------------------------------------------------------------------------------
+
+RECORD_TRAIN_CANDIDATES = 10
+"""GLM/PET: the gold answer plus 9 sampled negative entities per training row."""
+
+
+def _record_pattern(row):
+    query_a, query_b = row["query"].split("@placeholder", 1)
+    return [Text(row["passage"], "passage"), " " + query_a.rstrip(), MASK, query_b]
+
+
+def _unique(texts) -> list[str]:
+    seen: dict[str, None] = {}
+    for text in texts:
+        seen.setdefault(text, None)
+    return list(seen)
+
+
+def _record_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
+    """One row per query (evaluation: every entity a candidate) or per gold answer (training).
+
+    Entities are the passage's character spans (``end`` inclusive), de-duplicated in order of
+    first appearance; ``@highlight\\n`` becomes ``- `` as in GLM's RecordProcessor. Training rows
+    hold the answer first, then up to 9 negatives sampled with ``rng``; evaluation rows hold all
+    entities, and ``answers`` keeps the gold strings for EM/F1 (max over golds).
+    """
+    out = []
+    for row in rows:
+        source = row.get("_source", "")
+        if "qas" in row:
+            raw = row["passage"]["text"]
+            entities = _unique(raw[e["start"] : e["end"] + 1] for e in row["passage"]["entities"])
+            queries = [(qa["query"], _unique(a["text"] for a in qa.get("answers", [])), qa.get("idx")) for qa in row["qas"]]
+            passage = raw.replace("@highlight\n", "- ")
+        else:  # hub layout: one query per row, entities and answers as strings
+            entities = _unique(row["entities"])
+            queries = [(row["query"], _unique(row.get("answers", [])), row.get("idx", {}).get("query"))]
+            passage = row["passage"].replace("@highlight\n", "- ")
+        for query, answers, query_idx in queries:
+            base = {"passage": passage, "query": query, "passage_idx": row.get("idx"), "query_idx": query_idx,
+                    "_source": source}
+            if split == "train":
+                negatives = [e for e in entities if e not in answers]
+                for answer in answers:
+                    sampled = list(negatives)
+                    if len(sampled) > RECORD_TRAIN_CANDIDATES - 1:
+                        rng.shuffle(sampled)
+                        sampled = sampled[: RECORD_TRAIN_CANDIDATES - 1]
+                    out.append(dict(base, entities=[answer, *sampled], answers=[answer]))
+            else:
+                out.append(dict(base, entities=list(entities), answers=list(answers)))
+    return out
+
+
+RECORD = register_task(Task(
+    name="record",
+    kind="multiple_choice",
+    language="en",
+    patterns=Patterns({0: Template(_record_pattern)}),
+    files=SUPERGLUE_FILES,
+    file_format="jsonl",
+    fields=("passage", "qas"),
+    metrics=("em", "f1"),
+    candidates=lambda row: [" " + e for e in row["entities"]],
+    answer=lambda row: [i for i, e in enumerate(row["entities"]) if e in row["answers"]],
+    expand=_record_expand,
+    default_pattern_id=0,
+    max_length=512,
+    hub_dataset=("aps/super_glue", "record"),
+    description=(
+        "SuperGLUE ReCoRD: fill @placeholder with a passage entity. Training: one row per gold answer "
+        "with 9 sampled negative entities; evaluation: one row per query with every entity; EM/F1 are "
+        f"the max over the gold answers ('answers'); {_FILES_NOTE}"
+    ),
+))
+
+
+def record_prediction(row: Row, index: int) -> str:
+    """The entity string a predicted candidate index stands for (for the em/f1 metrics)."""
+    return row["entities"][index]
+
+
+__all__: list[Any] = ["RTE", "CB", "BOOLQ", "WIC", "COPA", "WSC", "MULTIRC", "RECORD", "copa_choice", "record_prediction"]
