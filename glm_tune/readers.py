@@ -80,6 +80,8 @@ class ReadReport:
     rows: int = 0
     bad_rows: list[str] = field(default_factory=list)
     """One message per skipped row (``file:line: why``)."""
+    ignored: list[str] = field(default_factory=list)
+    """Rows dropped because the task's ``ignore_labels`` marks them unusable (``file:line``)."""
 
 
 def read_rows(
@@ -103,21 +105,54 @@ def read_rows(
     rows = []
     try:
         for number, row, problem in READERS[fmt](path):
-            where = f"{path}:{number}"
+            row["_source"] = f"{path}:{number}"
+            problem = problem or _problem(row, required, check)
             if problem is None:
-                missing = [name for name in required if row.get(name) in (None, "")]
-                problem = f"missing field {missing[0]!r}" if missing else (check(row) if check else None)
-            if problem:
-                if not skip_bad_rows:
-                    raise DataError(f"{where}: {problem} (use --skip-bad-rows to skip and count such rows)")
-                report.bad_rows.append(f"{where}: {problem}")
-                continue
-            row["_source"] = where
-            rows.append(row)
+                rows.append(row)
+            else:
+                _reject(row, problem, skip_bad_rows, report)
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     report.rows = len(rows)
     return rows, report
+
+
+def validate_rows(
+    rows: list[Row],
+    required: Sequence[str],
+    *,
+    check: Callable[[Row], str | None] | None,
+    skip_bad_rows: bool,
+    report: ReadReport,
+) -> list[Row]:
+    """Keep rows with every ``required`` field that pass ``check``; errors name ``_source``.
+
+    Used on the rows as read and again on rows a task's ``expand`` built from them (MultiRC
+    answers from nested passages), which keep their line's ``_source``.
+    """
+    kept = []
+    for row in rows:
+        problem = _problem(row, required, check)
+        if problem is None:
+            kept.append(row)
+        else:
+            _reject(row, problem, skip_bad_rows, report)
+    report.rows = len(kept)
+    return kept
+
+
+def _problem(row: Row, required: Sequence[str], check: Callable[[Row], str | None] | None) -> str | None:
+    missing = [name for name in required if row.get(name) in (None, "")]
+    return f"missing field {missing[0]!r}" if missing else (check(row) if check else None)
+
+
+def _reject(row: Row, problem: str, skip_bad_rows: bool, report: ReadReport) -> None:
+    """Count a bad row when skipping is allowed; otherwise stop with its location."""
+    where = row.get("_source", report.path)
+    if not skip_bad_rows:
+        raise DataError(f"{where}: {problem} (use --skip-bad-rows to skip and count such rows)")
+    report.bad_rows.append(f"{where}: {problem}")
+    return False
 
 
 def read_source_target(path: Path) -> Parsed:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from glm_tune.generation import GenerationConfig
-from glm_tune.readers import DataError, Row, read_rows
+from glm_tune.readers import DataError, Row, read_rows, validate_rows
 from glm_tune.template import Patterns
 from glm_tune.verbalizer import Verbalizer
 
@@ -54,6 +54,13 @@ class Task:
     """Multiple choice: index (or indices, for several golds) of the right candidate(s)."""
     target: Callable[[Row], str] | None = None
     """Generation: the reference text of a row."""
+    raw_fields: tuple[str, ...] | None = None
+    """Fields required of the rows as read when ``expand`` builds the task's ``fields`` from
+    nested data (a MultiRC line is a passage holding questions holding answers); the task's
+    fields and labels are then checked on the expanded rows."""
+    ignore_labels: tuple[str, ...] = ()
+    """Labels that mark unusable rows, dropped and counted (CMNLI/OCNLI's "-": no annotator
+    majority), as the benchmarks' own baselines do."""
     expand: Expand | None = None
     """Per-split row transform applied after reading, with a seeded random generator: COPA's
     mirrored training copies, ReCoRD's one-example-per-answer with sampled negatives,
@@ -97,20 +104,32 @@ class Task:
             raise DataError(f"{path} not found: task {self.name} reads {expected} from --data-dir {data_dir}")
         check = self._label_check() if self.kind == "classification" else None
         required = (*self.fields, self.label_field) if self.kind == "classification" else self.fields
-        rows, report = read_rows(path, self.file_format, required, check=check, skip_bad_rows=skip_bad_rows)
+        if self.raw_fields is None:
+            rows, report = read_rows(path, self.file_format, required, check=check, skip_bad_rows=skip_bad_rows)
+            rows = self._expand(rows, split, seed)
+        else:
+            rows, report = read_rows(path, self.file_format, self.raw_fields, skip_bad_rows=skip_bad_rows)
+            rows = validate_rows(self._expand(rows, split, seed), required, check=check,
+                                 skip_bad_rows=skip_bad_rows, report=report)
+        if self.ignore_labels:
+            report.ignored = [r["_source"] for r in rows if r.get(self.label_field) in self.ignore_labels]
+            rows = [r for r in rows if r.get(self.label_field) not in self.ignore_labels]
+            report.rows = len(rows)
+        return datasets.Dataset.from_list(rows), report
+
+    def _expand(self, rows: list[Row], split: str, seed: int) -> list[Row]:
         if self.kind == "classification":
             for row in rows:
-                row[self.label_field] = str(row[self.label_field])
-        if self.expand is not None:
-            rows = self.expand(rows, split, random.Random(seed))
-        return datasets.Dataset.from_list(rows), report
+                if self.label_field in row:
+                    row[self.label_field] = str(row[self.label_field])
+        return self.expand(rows, split, random.Random(seed)) if self.expand else rows
 
     def _label_check(self) -> Callable[[Row], str | None]:
         labels = set(self.label_words().labels)
 
         def check(row: Row) -> str | None:
             label = str(row[self.label_field])
-            if label not in labels:
+            if label not in labels and label not in self.ignore_labels:
                 return f"field {self.label_field!r}: label {label!r} is not one of the verbalizer's {sorted(labels)}"
             return None
 

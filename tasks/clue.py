@@ -94,6 +94,7 @@ CMNLI = _clue_task(
     "cmnli",
     patterns=_NLI_PATTERNS,
     fields=("sentence1", "sentence2"),
+    ignore_labels=("-",),  # no annotator majority; CLUE's baselines drop these rows
     description="CLUE CMNLI; {train,dev,test}.json (sentence1, sentence2, label entailment/neutral/contradiction)",
 )
 
@@ -101,6 +102,7 @@ OCNLI = _clue_task(
     "ocnli",
     patterns=_NLI_PATTERNS,
     fields=("sentence1", "sentence2"),
+    ignore_labels=("-",),  # no annotator majority; CLUE's baselines drop these rows
     description="CLUE / FewCLUE OCNLI; (sentence1, sentence2, label entailment/neutral/contradiction)",
 )
 

@@ -12,19 +12,16 @@ Labels are strings: JSON booleans become ``"True"``/``"False"``, MultiRC's 0/1 `
 Hub rows (``aps/super_glue``) carry class indices and a flat layout; each task's ``expand``
 turns them into the same rows as the files (label names, MultiRC/ReCoRD/WSC fields).
 
-Workarounds for what :class:`~glm_tune.task.Task` lacks (see the classes below): MultiRC files
-are nested (one passage per line, labels inside), but ``Task.load_split`` checks the label field
-on the rows as read, before ``expand``; :class:`_ExpandFirstTask` checks fields and labels on the
-expanded rows instead.
+MultiRC files are nested (one passage per line, labels inside): the task sets ``raw_fields``, so
+fields and labels are checked on the expanded rows, each still naming its file line.
 """
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
-from glm_tune.readers import DataError, Row, read_rows
+from glm_tune.readers import Row
 from glm_tune.task import Task, register_task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
@@ -398,47 +395,7 @@ def _multirc_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row
     return out
 
 
-class _ExpandFirstTask(Task):
-    """A task whose file rows are nested: fields and labels are checked after ``expand``.
-
-    ``Task.load_split`` checks the label field on the rows as read, but a MultiRC line is a
-    passage holding questions holding labelled answers; the Task API has no hook for that, so
-    this subclass reads the file with ``raw_fields`` (``extra``), expands, then checks.
-    """
-
-    def load_split(self, split: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False,
-                   seed: int = 1234):
-        import datasets
-
-        if data_dir is None:
-            return super().load_split(split, None, skip_bad_rows=skip_bad_rows, seed=seed)
-        if split not in self.files:
-            raise DataError(f"task {self.name} has no split {split!r}; it has {', '.join(self.files)}")
-        path = Path(data_dir) / self.files[split]
-        if not path.is_file():
-            raise DataError(f"{path} not found: task {self.name} reads {', '.join(self.files.values())} from --data-dir {data_dir}")
-        rows, report = read_rows(path, self.file_format, self.extra["raw_fields"], skip_bad_rows=skip_bad_rows)
-        expanded = self.expand(rows, split, random.Random(seed)) if self.expand else rows
-        labels = set(self.label_words().labels)
-        kept, bad_sources = [], set()
-        for row in expanded:
-            missing = [f for f in (*self.fields, self.label_field) if row.get(f) in (None, "")]
-            problem = f"missing field {missing[0]!r}" if missing else None
-            if problem is None and row[self.label_field] not in labels:
-                problem = f"field {self.label_field!r}: label {row[self.label_field]!r} is not one of the verbalizer's {sorted(labels)}"
-            if problem:
-                if not skip_bad_rows:
-                    raise DataError(f"{row.get('_source', path)}: {problem} (use --skip-bad-rows to skip and count such rows)")
-                if row.get("_source") not in bad_sources:
-                    report.bad_rows.append(f"{row.get('_source', path)}: {problem}")
-                    bad_sources.add(row.get("_source"))
-                continue
-            kept.append(row)
-        report.rows = len(kept)
-        return datasets.Dataset.from_list(kept), report
-
-
-MULTIRC = register_task(_ExpandFirstTask(
+MULTIRC = register_task(Task(
     name="multirc",
     kind="classification",
     language="en",
@@ -457,7 +414,7 @@ MULTIRC = register_task(_ExpandFirstTask(
         "SuperGLUE MultiRC: one yes/no row per (question, answer option), label \"0\"/\"1\", grouped by "
         f"question_id for per-question EM; F1a over all options; {_FILES_NOTE}"
     ),
-    extra={"raw_fields": ("passage",)},
+    raw_fields=("passage",),
 ))
 
 # --------------------------------------------------------------------------------------------

@@ -78,3 +78,21 @@ def test_tasks_command(capsys):
     main(["tasks"])
     out = capsys.readouterr().out
     assert "sst2" in out and "classification" in out and "dev.tsv" in out
+
+
+def test_ignored_labels_are_dropped_and_counted(tmp_path):
+    (tmp_path / "dev.json").write_text(
+        '{"sentence1": "他来了", "sentence2": "他到了", "label": "entailment"}\n'
+        '{"sentence1": "他来了", "sentence2": "他没来", "label": "-"}\n', encoding="utf-8")
+    data, report = get_task("ocnli").load_split("validation", tmp_path)
+    assert len(data) == 1 and report.rows == 1
+    assert report.ignored == [f"{tmp_path / 'dev.json'}:2"]
+
+
+def test_expanded_rows_are_checked_with_their_line(tmp_path):
+    # A MultiRC passage (line 1) whose answer lacks a label: the error names line 1.
+    row = ('{"idx": 0, "passage": {"text": "Text.", "questions": [{"idx": 0, "question": "Q?", '
+           '"answers": [{"idx": 0, "text": "A"}]}]}}\n')
+    (tmp_path / "val.jsonl").write_text(row)
+    with pytest.raises(DataError, match=r"val.jsonl:1: missing field 'label'"):
+        get_task("multirc").load_split("validation", tmp_path)
