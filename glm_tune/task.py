@@ -53,7 +53,12 @@ class Task:
     answer: Callable[[Row], int | list[int]] | None = None
     """Multiple choice: index (or indices, for several golds) of the right candidate(s)."""
     target: Callable[[Row], str] | None = None
-    """Generation: the reference text of a row."""
+    """Generation: the reference text a model trains on."""
+    references: Callable[[Row], list[str]] | None = None
+    """Generation: every gold text of a row for evaluation (default: ``[target(row)]``)."""
+    metric_options: dict[str, Any] = field(default_factory=dict)
+    """Options for the metric factories (``language="zh"`` for Chinese ROUGE/EM/F1,
+    ``use_stemmer=True``); see :meth:`build_metrics`."""
     raw_fields: tuple[str, ...] | None = None
     """Fields required of the rows as read when ``expand`` builds the task's ``fields`` from
     nested data (a MultiRC line is a passage holding questions holding answers); the task's
@@ -80,6 +85,19 @@ class Task:
         if self.verbalizer is None:
             raise ValueError(f"task {self.name} ({self.kind}) has no verbalizer")
         return self.verbalizer(self.default_pattern_id if pattern_id is None else pattern_id)
+
+    def build_metrics(self, **options: Any):
+        """The task's metrics as a torchmetrics ``MetricCollection`` (``num_classes=`` etc. here)."""
+        from glm_tune.metrics import build_metrics
+
+        return build_metrics(self.metrics, **{**self.metric_options, **options})
+
+    def gold_texts(self, row: Row) -> list[str]:
+        if self.references is not None:
+            return self.references(row)
+        if self.target is None:
+            raise ValueError(f"task {self.name} ({self.kind}) has no target text")
+        return [self.target(row)]
 
     def load_split(
         self, split: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False, seed: int = 1234

@@ -24,10 +24,10 @@ no-repeat n-gram size and target length (``max_new_tokens`` = GLM's ``tgt_seq_le
 
 Metrics: ROUGE-1/2/L F (``rougeLsum`` for CNN/DM, whose references keep one sentence per line);
 the first selects the best checkpoint. GLM's in-loop metric uses stemming: the task's
-``extra["metric_options"]`` says ``use_stemmer=True`` for the English tasks. Question generation
+``metric_options`` says ``use_stemmer=True`` for the English tasks. Question generation
 is scored with ROUGE-L (then ROUGE-1/2); BLEU-4, the usual QG number, is not among
 glm-tune's metrics. CMRC 2018 uses EM and F1 with ``language="zh"`` against every gold answer
-(``extra["references"]`` gives a row's golds; ``target`` gives the one a model trains on).
+(``references`` gives a row's golds; ``target`` gives the one a model trains on).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _summary(name: str, *, description: str, generation: GenerationConfig, max_l
         fields=("source", "target"),
         metrics=_ENGLISH_ROUGE,
         target=lambda row: row["target"],
-        extra={"metric_options": {"use_stemmer": True}},
+        metric_options={"use_stemmer": True},
     )
     defaults.update(kwargs)
     return register_task(Task(name=name, generation=generation, max_length=max_length, description=description,
@@ -137,7 +137,7 @@ LCSTS = _summary(
     max_length=256,
     language="zh",
     patterns=Patterns({0: Template("[sMASK] 内容：{source}"), 1: Template("[MASK] 内容：{source}")}),
-    extra={"metric_options": {}},
+    metric_options={"language": "zh"},
 )
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ SQUAD_QG = register_task(Task(
     expand=_one_row_per_answer,
     generation=_beam(5, 48, 0, 0.7, 0),
     max_length=464,
-    extra={"metric_options": {"use_stemmer": True}},
+    metric_options={"use_stemmer": True},
     description="SQuAD question generation (context + answer -> question); SQuAD JSON train.json/dev.json",
 ))
 
@@ -203,6 +203,7 @@ CMRC2018 = register_task(Task(
     expand=_cmrc_answer,
     generation=_beam(5, 48, 0, 0.7, 0),
     max_length=464,
-    extra={"metric_options": {"language": "zh"}, "references": lambda row: list(row["answers"] or [])},
+    metric_options={"language": "zh"},
+    references=lambda row: list(row["answers"] or []),
     description="CMRC 2018 answer generation (Chinese); SQuAD-format JSON train.json/dev.json (EM/F1 zh)",
 ))

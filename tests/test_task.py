@@ -96,3 +96,37 @@ def test_expanded_rows_are_checked_with_their_line(tmp_path):
     (tmp_path / "val.jsonl").write_text(row)
     with pytest.raises(DataError, match=r"val.jsonl:1: missing field 'label'"):
         get_task("multirc").load_split("validation", tmp_path)
+
+
+def test_every_task_builds_its_metrics_in_its_language():
+    from glm_tune.task import all_tasks
+
+    for name, task in all_tasks().items():
+        options = {"num_classes": len(task.label_words().labels)} if task.kind == "classification" else {}
+        try:
+            metrics = task.build_metrics(**options)
+        except TypeError:  # multiple choice metrics take no class count
+            metrics = task.build_metrics()
+        assert sorted(metrics.keys()) == sorted(task.metrics), name
+        if task.kind == "generation" and task.language == "zh":
+            assert task.metric_options.get("language") == "zh", name
+
+
+def test_tasks_from_entry_points(monkeypatch):
+    import glm_tune.task as task_module
+    from glm_tune.task import Task
+    from glm_tune.template import Patterns, Template
+
+    plugin = Task(name="plugin-task", kind="generation", language="en",
+                  patterns=Patterns([Template("[gMASK] {text}")]), files={"train": "train.jsonl"},
+                  file_format="jsonl", fields=("text",), metrics=("rougeL",), target=lambda row: row["text"])
+
+    class EntryPoint:
+        name = "plugin-task"
+
+        def load(self):
+            return plugin
+
+    monkeypatch.setattr(task_module, "entry_points", lambda group: [EntryPoint()] if group == "glm_tune.tasks" else [])
+    monkeypatch.setattr(task_module, "_REGISTRY", dict(task_module._REGISTRY))
+    assert get_task("plugin-task") is plugin

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from glm_tune.metrics import build_metric
 from glm_tune.readers import DataError
 from glm_tune.task import get_task
 
@@ -32,7 +31,7 @@ def test_cnn_dm_loads_with_sentence_breaks(tmp_path, gpt2):
     g = task.generation
     assert (g.strategy, g.num_beams, g.max_new_tokens, g.min_new_tokens, g.length_penalty, g.no_repeat_ngram_size) == (
         "beam", 5, 160, 55, 0.7, 3)
-    metric = build_metric(task.metrics[-1], **task.extra["metric_options"])
+    metric = task.build_metrics()[task.metrics[-1]]
     metric.update([task.target(row)], [task.target(row)])
     assert float(metric.compute()) == pytest.approx(1.0)
 
@@ -46,7 +45,7 @@ def test_english_summaries(name, beams, max_new, min_new, lp, tmp_path, gpt2):
     assert len(data) == 2 and task.target(data[1]) == "second summary"
     g = task.generation
     assert (g.num_beams, g.max_new_tokens, g.min_new_tokens, g.length_penalty) == (beams, max_new, min_new, lp)
-    metric = build_metric("rouge1", **task.extra["metric_options"])
+    metric = task.build_metrics()["rouge1"]
     metric.update(["man arrested today"], ["man arrested"])
     assert 0.5 < float(metric.compute()) < 1.0
 
@@ -57,7 +56,7 @@ def test_lcsts_chinese(tmp_path, zh):
     data, _ = task.load_split("test", tmp_path)
     encoded = task.patterns[task.default_pattern_id].encode(data[0], zh, task.max_length)
     assert encoded.input_ids[encoded.mask_position] == zh.smask_token_id and encoded.mask_position == 1
-    metric = build_metric("rouge1", language="zh")
+    metric = task.build_metrics()["rouge1"]
     metric.update(["北京天气晴朗"], [task.target(data[0])])
     assert float(metric.compute()) == pytest.approx(1.0)
 
@@ -97,7 +96,7 @@ def test_squad_qg(tmp_path, gpt2):
     encoded = task.patterns[task.default_pattern_id].encode(data[0], gpt2, task.max_length)
     assert encoded.text == "The cat sat on the mat in Paris. Question:[MASK] Answer: on the mat"
     assert encoded.input_ids[encoded.mask_position] == gpt2.mask_token_id
-    metric = build_metric(task.metrics[0], **task.extra["metric_options"])
+    metric = task.build_metrics()[task.metrics[0]]
     metric.update(["Where did the cat sit?"], [task.target(data[0])])
     assert float(metric.compute()) == pytest.approx(1.0)
 
@@ -111,12 +110,13 @@ def test_cmrc2018(tmp_path, zh):
     task = get_task("cmrc2018")
     data, _ = task.load_split("train", tmp_path)
     row = data[0]
-    assert task.target(row) == "北京市中心" and task.extra["references"](row) == ["北京市中心", "北京"]
+    assert task.target(row) == "北京市中心" and task.gold_texts(row) == ["北京市中心", "北京"]
     assert row["_source"].endswith("train.json:13")  # the line of the question's "id"
     encoded = task.patterns[task.default_pattern_id].encode(row, zh, task.max_length)
     assert encoded.input_ids[encoded.mask_position] == zh.smask_token_id
     assert encoded.input_ids[-2] == zh.smask_token_id  # the blank ends the context, before <eos>
-    em, f1 = (build_metric(name, **task.extra["metric_options"]) for name in task.metrics)
-    em.update(["北京"], [task.extra["references"](row)])
-    f1.update(["北京市"], [task.extra["references"](row)])
+    metrics = task.build_metrics()
+    em, f1 = metrics["em"], metrics["f1"]
+    em.update(["北京"], [task.gold_texts(row)])
+    f1.update(["北京市"], [task.gold_texts(row)])
     assert float(em.compute()) == 1.0 and 0.0 < float(f1.compute()) <= 1.0

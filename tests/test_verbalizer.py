@@ -9,7 +9,6 @@ import warnings
 import pytest
 import torch
 
-from glm_tune.tokenizer import load_tokenizer
 from glm_tune.verbalizer import Verbalizer, VerbalizerError, combine
 
 TNEWS_WORDS = "故事 文化 娱乐 体育 金融 居家 汽车 教育 科技 军事 旅游 世界 股票 农业 游戏".split()
