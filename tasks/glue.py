@@ -5,6 +5,7 @@ from __future__ import annotations
 from glm_tune.task import Task, register_task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
+from glm_tune.tasks.superglue import entailment_pattern
 
 # GLM's Sst2PVP: one template, two sets of label words (pattern 0 great/terrible, 1 good/bad).
 _SST2_TEMPLATE = Template("{sentence} It was [MASK].", shrink=["sentence"])
@@ -32,30 +33,11 @@ SST2 = register_task(Task(
 _GLUE_FILES = {"train": "train.tsv", "validation": "dev.tsv"}
 
 
-def _glue_rte_pattern(pattern_id: int):
-    def pattern(row):
-        premise, hypothesis = row["sentence1"], row["sentence2"]
-        h = remove_final_punc(hypothesis)
-        if pattern_id == 0:
-            return ['"', Text(h, "sentence2"), '" ?'], [MASK, ', "', Text(premise, "sentence1"), '"']
-        if pattern_id == 1:
-            return [Text(h, "sentence2"), "?"], [MASK, ",", Text(" " + premise, "sentence1")]
-        if pattern_id == 2:
-            return ['"', Text(h, "sentence2"), '" ?'], [MASK, '. "', Text(premise, "sentence1"), '"']
-        if pattern_id == 3:
-            return [Text(h, "sentence2"), "?"], [MASK, ".", Text(" " + premise, "sentence1")]
-        return [Text(premise, "sentence1"), " question:", Text(" " + hypothesis, "sentence2"), " True or False?",
-                " answer:", MASK]
-
-    pattern.__qualname__ = f"glue_rte_pattern_{pattern_id}"
-    return Template(pattern)
-
-
 GLUE_RTE = register_task(Task(
     name="glue-rte",
     kind="classification",
     language="en",
-    patterns=Patterns({i: _glue_rte_pattern(i) for i in range(5)}),
+    patterns=Patterns({i: entailment_pattern(i, "True or False?", "sentence1", "sentence2") for i in range(5)}),
     verbalizer=lambda pattern_id: Verbalizer.from_file("rte", pattern_id=pattern_id),
     files=_GLUE_FILES,
     file_format="tsv",

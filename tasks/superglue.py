@@ -55,20 +55,22 @@ def _hub_label_names(names: tuple[str, ...]):
 # --------------------------------------------------------------------------------------------
 
 
-def _entailment_pattern(pattern_id: int, choices: str):
+def entailment_pattern(pattern_id: int, choices: str, premise: str = "premise", hypothesis: str = "hypothesis"):
+    """GLM's RtePVP/CbPVP patterns over the named premise and hypothesis fields."""
+
     def pattern(row):
-        premise, hypothesis = row["premise"], row["hypothesis"]
-        h = remove_final_punc(hypothesis)
+        p, h_full = row[premise], row[hypothesis]
+        h = remove_final_punc(h_full)
         if pattern_id == 0:
-            return ['"', Text(h, "hypothesis"), '" ?'], [MASK, ', "', Text(premise, "premise"), '"']
+            return ['"', Text(h, hypothesis), '" ?'], [MASK, ', "', Text(p, premise), '"']
         if pattern_id == 1:
-            return [Text(h, "hypothesis"), "?"], [MASK, ",", Text(" " + premise, "premise")]
+            return [Text(h, hypothesis), "?"], [MASK, ",", Text(" " + p, premise)]
         if pattern_id == 2:
-            return ['"', Text(h, "hypothesis"), '" ?'], [MASK, '. "', Text(premise, "premise"), '"']
+            return ['"', Text(h, hypothesis), '" ?'], [MASK, '. "', Text(p, premise), '"']
         if pattern_id == 3:
-            return [Text(h, "hypothesis"), "?"], [MASK, ".", Text(" " + premise, "premise")]
+            return [Text(h, hypothesis), "?"], [MASK, ".", Text(" " + p, premise)]
         # pattern 4 keeps the hypothesis' final punctuation
-        return [Text(premise, "premise"), " question:", Text(" " + hypothesis, "hypothesis"), f" {choices}", " answer:", MASK]
+        return [Text(p, premise), " question:", Text(" " + h_full, hypothesis), f" {choices}", " answer:", MASK]
 
     pattern.__qualname__ = f"entailment_pattern_{pattern_id}"
     return Template(pattern)
@@ -78,7 +80,7 @@ RTE = register_task(Task(
     name="rte",
     kind="classification",
     language="en",
-    patterns=Patterns({i: _entailment_pattern(i, "True or False?") for i in range(5)}),
+    patterns=Patterns({i: entailment_pattern(i, "True or False?") for i in range(5)}),
     verbalizer=_verbalizer("rte"),
     files=SUPERGLUE_FILES,
     file_format="jsonl",
@@ -95,7 +97,7 @@ CB = register_task(Task(
     name="cb",
     kind="classification",
     language="en",
-    patterns=Patterns({i: _entailment_pattern(i, "true, false or neither?") for i in range(5)}),
+    patterns=Patterns({i: entailment_pattern(i, "true, false or neither?") for i in range(5)}),
     verbalizer=_verbalizer("cb"),
     files=SUPERGLUE_FILES,
     file_format="jsonl",
