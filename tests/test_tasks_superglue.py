@@ -240,3 +240,14 @@ def test_cola_has_no_header_and_mrpc_pattern(tmp_path):
     assert get_task("mrpc").patterns[1].render(mrpc[1]).text.endswith(
         " Does it mean that yucaipa bought Dominick 's in 1995 for $ 693 million and sold it to Safeway for $ 1.8 billion in 1998 ?[MASK]"  # GLM strips only the final "."
     )
+
+
+def test_glue_rte_renders_like_superglue_rte(bert):
+    from glm_tune.task import get_task
+
+    superglue, glue = get_task("rte"), get_task("glue-rte")
+    premise, hypothesis = "The cat sat on the mat.", "A cat is sitting."
+    for pattern_id in range(5):
+        a = superglue.patterns[pattern_id].encode({"premise": premise, "hypothesis": hypothesis}, bert, 64)
+        b = glue.patterns[pattern_id].encode({"sentence1": premise, "sentence2": hypothesis}, bert, 64)
+        assert a.input_ids == b.input_ids and a.mask_position == b.mask_position
