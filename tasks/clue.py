@@ -23,6 +23,7 @@ layout, which would not match these verbalizers; read the original files with ``
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import Any
 
 from glm_tune.readers import DataError, Row
@@ -45,15 +46,11 @@ def clue_files() -> dict[str, str]:
     return files
 
 
-def _words(name: str):
-    return lambda pattern_id: Verbalizer.from_file(name, pattern_id=pattern_id)
-
-
 def _clue_task(name: str, **kwargs: Any) -> Task:
     defaults: dict[str, Any] = dict(
         kind="classification",
         language="zh",
-        verbalizer=_words(name),
+        verbalizer=partial(Verbalizer.from_file, name),
         files=clue_files(),
         file_format="jsonl",
         metrics=("accuracy",),

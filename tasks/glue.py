@@ -2,45 +2,55 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from glm_tune.task import Task, register_task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
 from glm_tune.tasks.superglue import entailment_pattern
 
+_GLUE_FILES = {"train": "train.tsv", "validation": "dev.tsv"}
+
+
+def _glue_task(name: str, words: str | None = None, **kwargs: Any) -> Task:
+    """Register an English GLUE classification task reading train.tsv / dev.tsv.
+
+    Label words come from ``verbalizers/<words or name>.json``.
+    """
+    defaults: dict[str, Any] = dict(
+        kind="classification",
+        language="en",
+        verbalizer=partial(Verbalizer.from_file, words or name),
+        files=_GLUE_FILES,
+        file_format="tsv",
+    )
+    defaults.update(kwargs)
+    return register_task(Task(name=name, **defaults))
+
+
 # GLM's Sst2PVP: one template, two sets of label words (pattern 0 great/terrible, 1 good/bad).
 _SST2_TEMPLATE = Template("{sentence} It was [MASK].", shrink=["sentence"])
 
-SST2 = register_task(Task(
-    name="sst2",
-    kind="classification",
-    language="en",
+SST2 = _glue_task(
+    "sst2",
     patterns=Patterns({0: _SST2_TEMPLATE, 1: _SST2_TEMPLATE}),
-    verbalizer=lambda pattern_id: Verbalizer.from_file("sst2", pattern_id=pattern_id),
-    files={"train": "train.tsv", "validation": "dev.tsv"},
-    file_format="tsv",
     fields=("sentence",),
     metrics=("accuracy",),
     max_length=128,
     hub_dataset=("nyu-mll/glue", "sst2"),
     description="GLUE SST-2 sentiment; GLUE's train.tsv / dev.tsv (sentence, label 0/1)",
-))
+)
 
 
 # --------------------------------------------------------------------------------------------
 # RTE, MRPC, QNLI, CoLA: GLM's RtePVP, MrpcPVP, QnliPVP and ColaPVP (tasks/superglue/pvp.py)
 # --------------------------------------------------------------------------------------------
 
-_GLUE_FILES = {"train": "train.tsv", "validation": "dev.tsv"}
-
-
-GLUE_RTE = register_task(Task(
-    name="glue-rte",
-    kind="classification",
-    language="en",
+GLUE_RTE = _glue_task(
+    "glue-rte",
+    words="rte",
     patterns=Patterns({i: entailment_pattern(i, "True or False?", "sentence1", "sentence2") for i in range(5)}),
-    verbalizer=lambda pattern_id: Verbalizer.from_file("rte", pattern_id=pattern_id),
-    files=_GLUE_FILES,
-    file_format="tsv",
     fields=("sentence1", "sentence2"),
     metrics=("accuracy",),
     max_length=256,
@@ -49,7 +59,7 @@ GLUE_RTE = register_task(Task(
         "GLUE RTE (the same data as SuperGLUE's 'rte', in GLUE's TSV: index, sentence1 premise, "
         "sentence2 hypothesis, label entailment/not_entailment); train.tsv / dev.tsv; GLM's RtePVP"
     ),
-))
+)
 # The hub's glue/rte labels are class indices 0 entailment, 1 not_entailment.
 GLUE_RTE.expand = lambda rows, split, rng: [
     dict(r, label={"0": "entailment", "1": "not_entailment"}.get(str(r["label"]), str(r["label"]))) for r in rows
@@ -67,14 +77,9 @@ def _mrpc_pattern(pattern_id: int):
     return Template(pattern)
 
 
-MRPC = register_task(Task(
-    name="mrpc",
-    kind="classification",
-    language="en",
+MRPC = _glue_task(
+    "mrpc",
     patterns=Patterns({i: _mrpc_pattern(i) for i in range(2)}),
-    verbalizer=lambda pattern_id: Verbalizer.from_file("mrpc", pattern_id=pattern_id),
-    files=_GLUE_FILES,
-    file_format="tsv",
     fields=("#1 String", "#2 String"),
     label_field="Quality",
     metrics=("f1a", "accuracy"),
@@ -83,7 +88,7 @@ MRPC = register_task(Task(
         "GLUE MRPC paraphrase; GLUE's train.tsv / dev.tsv (header Quality, #1 ID, #2 ID, #1 String, "
         "#2 String; Quality 1 = paraphrase, the F1 class); GLM's MrpcPVP"
     ),
-))
+)
 
 
 def _qnli_pattern(pattern_id: int):
@@ -102,14 +107,9 @@ def _qnli_pattern(pattern_id: int):
     return Template(pattern)
 
 
-QNLI = register_task(Task(
-    name="qnli",
-    kind="classification",
-    language="en",
+QNLI = _glue_task(
+    "qnli",
     patterns=Patterns({i: _qnli_pattern(i) for i in range(3)}),
-    verbalizer=lambda pattern_id: Verbalizer.from_file("qnli", pattern_id=pattern_id),
-    files=_GLUE_FILES,
-    file_format="tsv",
     fields=("question", "sentence"),
     metrics=("accuracy",),
     max_length=256,
@@ -118,19 +118,15 @@ QNLI = register_task(Task(
         "GLUE QNLI (does the sentence answer the question?); GLUE's train.tsv / dev.tsv with header "
         "index, question, sentence, label entailment/not_entailment; GLM's QnliPVP"
     ),
-))
+)
 QNLI.expand = lambda rows, split, rng: [
     dict(r, label={"0": "entailment", "1": "not_entailment"}.get(str(r["label"]), str(r["label"]))) for r in rows
 ]
 
 
-COLA = register_task(Task(
-    name="cola",
-    kind="classification",
-    language="en",
+COLA = _glue_task(
+    "cola",
     patterns=Patterns({0: Template(['"', "{sentence}", '"', " This is", MASK, "."])}),
-    verbalizer=lambda pattern_id: Verbalizer.from_file("cola", pattern_id=pattern_id),
-    files=_GLUE_FILES,
     file_format="cola_tsv",
     fields=("sentence",),
     metrics=("mcc", "accuracy"),
@@ -140,4 +136,4 @@ COLA = register_task(Task(
         "GLUE CoLA acceptability; GLUE's train.tsv / dev.tsv without a header (source, label 0/1, "
         "author's label, sentence); GLM's ColaPVP ' correct'/' incorrect'; Matthews correlation"
     ),
-))
+)

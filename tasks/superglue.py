@@ -19,6 +19,7 @@ fields and labels are checked on the expanded rows, each still naming its file l
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import Any
 
 from glm_tune.readers import Row
@@ -33,8 +34,18 @@ _FILES_NOTE = (
 )
 
 
-def _verbalizer(name: str):
-    return lambda pattern_id: Verbalizer.from_file(name, pattern_id=pattern_id)
+def _superglue_task(name: str, kind: str, **kwargs: Any) -> Task:
+    """Register a SuperGLUE task: English, the SuperGLUE files, label words in verbalizers/NAME.json."""
+    defaults: dict[str, Any] = dict(
+        language="en",
+        files=SUPERGLUE_FILES,
+        file_format="jsonl",
+        hub_dataset=("aps/super_glue", name),
+    )
+    if kind == "classification":
+        defaults["verbalizer"] = partial(Verbalizer.from_file, name)
+    defaults.update(kwargs)
+    return register_task(Task(name=name, kind=kind, **defaults))
 
 
 def _hub_label_names(names: tuple[str, ...]):
@@ -76,39 +87,29 @@ def entailment_pattern(pattern_id: int, choices: str, premise: str = "premise", 
     return Template(pattern)
 
 
-RTE = register_task(Task(
-    name="rte",
-    kind="classification",
-    language="en",
+RTE = _superglue_task(
+    "rte",
+    "classification",
     patterns=Patterns({i: entailment_pattern(i, "True or False?") for i in range(5)}),
-    verbalizer=_verbalizer("rte"),
-    files=SUPERGLUE_FILES,
-    file_format="jsonl",
     fields=("premise", "hypothesis"),
     metrics=("accuracy",),
     expand=_hub_label_names(("entailment", "not_entailment")),
     default_pattern_id=0,
     max_length=256,
-    hub_dataset=("aps/super_glue", "rte"),
     description=f"SuperGLUE RTE (premise, hypothesis, label entailment/not_entailment); {_FILES_NOTE}",
-))
+)
 
-CB = register_task(Task(
-    name="cb",
-    kind="classification",
-    language="en",
+CB = _superglue_task(
+    "cb",
+    "classification",
     patterns=Patterns({i: entailment_pattern(i, "true, false or neither?") for i in range(5)}),
-    verbalizer=_verbalizer("cb"),
-    files=SUPERGLUE_FILES,
-    file_format="jsonl",
     fields=("premise", "hypothesis"),
     metrics=("accuracy", "f1_macro"),
     expand=_hub_label_names(("entailment", "contradiction", "neutral")),
     default_pattern_id=3,
     max_length=256,
-    hub_dataset=("aps/super_glue", "cb"),
     description=f"SuperGLUE CB (premise, hypothesis, label entailment/contradiction/neutral); {_FILES_NOTE}",
-))
+)
 
 # --------------------------------------------------------------------------------------------
 # BoolQ (GLM's BoolQPVP)
@@ -128,22 +129,17 @@ def _boolq_pattern(pattern_id: int):
     return Template(pattern)
 
 
-BOOLQ = register_task(Task(
-    name="boolq",
-    kind="classification",
-    language="en",
+BOOLQ = _superglue_task(
+    "boolq",
+    "classification",
     patterns=Patterns({i: _boolq_pattern(i) for i in range(6)}),
-    verbalizer=_verbalizer("boolq"),
-    files=SUPERGLUE_FILES,
-    file_format="jsonl",
     fields=("passage", "question"),
     metrics=("accuracy",),
     expand=_hub_label_names(("False", "True")),
     default_pattern_id=4,
     max_length=256,
-    hub_dataset=("aps/super_glue", "boolq"),
     description=f"SuperGLUE BoolQ (passage, question, label true/false as \"True\"/\"False\"); {_FILES_NOTE}",
-))
+)
 
 # --------------------------------------------------------------------------------------------
 # WiC (GLM's WicPVP)
@@ -164,22 +160,17 @@ def _wic_pattern(pattern_id: int):
     return Template(pattern)
 
 
-WIC = register_task(Task(
-    name="wic",
-    kind="classification",
-    language="en",
+WIC = _superglue_task(
+    "wic",
+    "classification",
     patterns=Patterns({i: _wic_pattern(i) for i in range(3)}),
-    verbalizer=_verbalizer("wic"),
-    files=SUPERGLUE_FILES,
-    file_format="jsonl",
     fields=("word", "sentence1", "sentence2"),
     metrics=("accuracy",),
     expand=_hub_label_names(("False", "True")),
     default_pattern_id=1,
     max_length=256,
-    hub_dataset=("aps/super_glue", "wic"),
     description=f"SuperGLUE WiC (word, sentence1, sentence2, label \"True\"/\"False\"); {_FILES_NOTE}",
-))
+)
 
 # --------------------------------------------------------------------------------------------
 # COPA (GLM's CopaPVP): multiple choice over the two choices, mirrored copies in training
@@ -223,13 +214,10 @@ def _copa_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
     return out
 
 
-COPA = register_task(Task(
-    name="copa",
-    kind="multiple_choice",
-    language="en",
+COPA = _superglue_task(
+    "copa",
+    "multiple_choice",
     patterns=Patterns({i: _copa_pattern(i) for i in range(2)}),
-    files=SUPERGLUE_FILES,
-    file_format="jsonl",
     fields=("premise", "choice1", "choice2", "question"),
     metrics=("accuracy",),
     candidates=lambda row: [" " + copa_choice(row["choice1"]), " " + copa_choice(row["choice2"])],
@@ -237,13 +225,12 @@ COPA = register_task(Task(
     expand=_copa_expand,
     default_pattern_id=0,
     max_length=256,
-    hub_dataset=("aps/super_glue", "copa"),
     description=(
         "SuperGLUE COPA: choose the cause/effect among choice1/choice2 (label 0/1); candidates are "
         "the choices with a leading space, first letter lowercased, final punctuation removed; "
         f"training adds a mirrored copy of every row (choices swapped); {_FILES_NOTE}"
     ),
-))
+)
 
 # --------------------------------------------------------------------------------------------
 # WSC (GLM's WscPVP): span1 against negative candidates
@@ -322,13 +309,10 @@ def _wsc_answer(row: Row) -> list[int]:
     return list(range(1, len(row["candidates"])))
 
 
-WSC = register_task(Task(
-    name="wsc",
-    kind="multiple_choice",
-    language="en",
+WSC = _superglue_task(
+    "wsc",
+    "multiple_choice",
     patterns=Patterns({i: _wsc_pattern(i) for i in range(3)}),
-    files=SUPERGLUE_FILES,
-    file_format="jsonl",
     fields=("text", "target"),
     metrics=("accuracy",),
     candidates=lambda row: [" " + c for c in row["candidates"]],
@@ -344,7 +328,7 @@ WSC = register_task(Task(
         f"GLM trains it with the mix loss and length penalty 1; {_FILES_NOTE}"
     ),
     extra={"loss": "mix", "length_penalty": 1.0},
-))
+)
 
 # --------------------------------------------------------------------------------------------
 # MultiRC (GLM's MultiRcPVP): one binary row per (question, answer)
@@ -397,27 +381,22 @@ def _multirc_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row
     return out
 
 
-MULTIRC = register_task(Task(
-    name="multirc",
-    kind="classification",
-    language="en",
+MULTIRC = _superglue_task(
+    "multirc",
+    "classification",
     patterns=Patterns({i: _multirc_pattern(i) for i in range(5)}),
-    verbalizer=_verbalizer("multirc"),
-    files=SUPERGLUE_FILES,
-    file_format="jsonl",
     fields=("passage", "question", "answer"),
     metrics=("f1a", "multirc_em"),
     expand=_multirc_expand,
     group_field="question_id",
     default_pattern_id=0,
     max_length=512,
-    hub_dataset=("aps/super_glue", "multirc"),
     description=(
         "SuperGLUE MultiRC: one yes/no row per (question, answer option), label \"0\"/\"1\", grouped by "
         f"question_id for per-question EM; F1a over all options; {_FILES_NOTE}"
     ),
     raw_fields=("passage",),
-))
+)
 
 # --------------------------------------------------------------------------------------------
 # ReCoRD (GLM's RecordPVP): multiple choice over the passage entities
@@ -475,13 +454,10 @@ def _record_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]
     return out
 
 
-RECORD = register_task(Task(
-    name="record",
-    kind="multiple_choice",
-    language="en",
+RECORD = _superglue_task(
+    "record",
+    "multiple_choice",
     patterns=Patterns({0: Template(_record_pattern)}),
-    files=SUPERGLUE_FILES,
-    file_format="jsonl",
     fields=("passage", "qas"),
     metrics=("em", "f1"),
     candidates=lambda row: [" " + e for e in row["entities"]],
@@ -489,13 +465,12 @@ RECORD = register_task(Task(
     expand=_record_expand,
     default_pattern_id=0,
     max_length=512,
-    hub_dataset=("aps/super_glue", "record"),
     description=(
         "SuperGLUE ReCoRD: fill @placeholder with a passage entity. Training: one row per gold answer "
         "with 9 sampled negative entities; evaluation: one row per query with every entity; EM/F1 are "
         f"the max over the gold answers ('answers'); {_FILES_NOTE}"
     ),
-))
+)
 
 
 def record_prediction(row: Row, index: int) -> str:
