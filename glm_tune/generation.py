@@ -275,8 +275,16 @@ def fill_blanks_in_turn(
             # Rewind to before this blank and feed the chosen span once: whatever the strategy
             # explored (beams, the eop step) must not stay in the cache.
             state.cache, state.key_valid = checkpoint
-            state.mask_pos = torch.tensor([position], device=state.mask_pos.device)
-            state.block_start = 0
-            for token in [sop_id, *span]:
-                _step(model, state, torch.tensor([token], device=state.mask_pos.device))
+            fed = torch.tensor([[sop_id, *span]], device=state.mask_pos.device)
+            blocks = torch.arange(1, fed.shape[1] + 1, device=fed.device)
+            out = model(
+                fed,
+                position_ids=torch.stack([torch.full_like(blocks, position), blocks])[None],
+                attention_mask=0,  # the whole cache (one unpadded context) plus causal within the span
+                past_key_values=state.cache,
+                use_cache=True,
+                compute_logits=False,
+            )
+            state.cache = out.past_key_values
+            state.key_valid = torch.cat([state.key_valid, state.key_valid.new_ones(1, fed.shape[1])], dim=1)
     return spans
