@@ -1,0 +1,51 @@
+"""AdamW with GLM's finetuning recipe: no decay on biases and LayerNorm, warmup then linear decay."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """Trainable parameters split into decayed weights and undecayed biases / norm parameters.
+
+    A norm's scale and every bias are 1-D; decaying them pulls LayerNorm towards zero, which
+    the original GLM (Megatron) code avoids, so the split is by shape rather than by name.
+    """
+    decay, no_decay = [], []
+    for parameter in module.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
+
+
+def warmup_linear_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
+    """Linear warmup from 0 to the peak rate over ``warmup_steps``, then linear decay to 0."""
+    total_steps = max(1, total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def build_optimizer(
+    module: nn.Module,
+    *,
+    learning_rate: float,
+    weight_decay: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    total_steps: int,
+    warmup_ratio: float = 0.1,
+) -> dict:
+    """The ``configure_optimizers`` return value Lightning expects (the schedule steps per step)."""
+    groups = parameter_groups(module, weight_decay)
+    if not groups:
+        raise ValueError("nothing to train: every parameter is frozen")
+    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+    scheduler = warmup_linear_decay(optimizer, total_steps, int(warmup_ratio * total_steps))
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,157 @@
+"""The Lightning ``Trainer`` shared by ``fit`` and ``pretrain``: options, checkpoints, loggers.
+
+Both commands train with the same machinery, so precision, strategies, accumulation, clipping,
+checkpointing and logging behave the same way in each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+CHECKPOINTS = "checkpoints"
+LAST = "last"
+BEST = "best"
+
+Logger = Literal["csv", "tensorboard", "wandb"]
+
+
+@dataclass
+class TrainerOptions:
+    """How to train: length, precision, devices, accumulation, checkpoints and logging."""
+
+    max_epochs: int | None = 3
+    """Passes over the training data (ignored when --max_steps is reached first)."""
+    max_steps: int = -1
+    """Stop after this many optimizer steps (-1: no limit, --max_epochs decides)."""
+    precision: Literal["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
+    """32-true (fp32), bf16-mixed, or 16-mixed (fp16 with a loss scaler, GPU only)."""
+    accelerator: str = "auto"
+    """cpu, gpu, mps or auto."""
+    devices: int | str = 1
+    """Devices per node (an int, "auto", or a list such as "0,1")."""
+    strategy: str = "auto"
+    """auto, ddp, ddp_spawn, fsdp, deepspeed_stage_2, deepspeed_stage_3_offload, ...
+    (the deepspeed strategies need the deepspeed package)."""
+    num_nodes: int = 1
+    """Machines taking part in distributed training."""
+    accumulate_grad_batches: int = 1
+    """Batches whose gradients add up before each optimizer step."""
+    gradient_clip_val: float | None = 1.0
+    """Clip the gradients' global norm to this (None: no clipping)."""
+    val_check_interval: float | int | None = None
+    """Validate every N training batches (int) or fraction of an epoch (float); default: once
+    per epoch."""
+    checkpoint_every_n_steps: int | None = None
+    """Also write the last checkpoint every N optimizer steps, so that an interrupted long
+    epoch resumes close to where it stopped (default: at the end of every epoch)."""
+    log_every_n_steps: int = 10
+    """How often the training loss and learning rate are logged."""
+    loggers: list[Logger] = field(default_factory=lambda: ["csv"])
+    """Where metrics are logged: csv (default, under the output directory), tensorboard, wandb."""
+    progress_bar: bool = True
+    """Show progress bars."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite: training stopped instead of going on with garbage."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop at the first NaN/inf loss with a message that says what usually causes it.
+
+    With 16-mixed the loss scaler already skips steps whose *gradients* overflow; a non-finite
+    *loss* means the forward pass itself overflowed, which no scaler fixes.
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss.detach()).all():
+            raise NonFiniteLossError(
+                f"the training loss is {loss.item()} at step {trainer.global_step} (batch {batch_idx}); "
+                f"precision {trainer.precision}. Try a lower learning rate, --precision bf16-mixed or "
+                "32-true instead of 16-mixed, or gradient clipping. The last good checkpoint is kept."
+            )
+
+
+def checkpoint_dir(output_dir: str | Path) -> Path:
+    return Path(output_dir) / CHECKPOINTS
+
+
+def last_checkpoint(output_dir: str | Path) -> Path:
+    return checkpoint_dir(output_dir) / f"{LAST}.ckpt"
+
+
+def build_trainer(
+    options: TrainerOptions,
+    output_dir: str | Path,
+    *,
+    monitor: str | None = None,
+    mode: Literal["max", "min"] = "max",
+    callbacks: list[Callback] | None = None,
+    enable_checkpointing: bool = True,
+) -> pl.Trainer:
+    """A Trainer writing checkpoints and logs under ``output_dir``.
+
+    ``checkpoints/last.ckpt`` is rewritten at every epoch end (and every
+    ``checkpoint_every_n_steps``); with ``monitor`` (``"val/accuracy"``) the best validation
+    score is kept as ``checkpoints/best.ckpt``.
+    """
+    output_dir = Path(output_dir)
+    all_callbacks: list[Callback] = [StopOnNonFiniteLoss(), *(callbacks or [])]
+    if enable_checkpointing:
+        all_callbacks.append(ModelCheckpoint(
+            dirpath=checkpoint_dir(output_dir), filename=LAST, save_top_k=1, monitor=None,
+            every_n_train_steps=options.checkpoint_every_n_steps, save_on_train_epoch_end=True,
+            enable_version_counter=False,
+        ))
+        if monitor is not None:
+            all_callbacks.append(ModelCheckpoint(
+                dirpath=checkpoint_dir(output_dir), filename=BEST, monitor=monitor, mode=mode, save_top_k=1,
+                enable_version_counter=False, auto_insert_metric_name=False,
+            ))
+    return pl.Trainer(
+        max_epochs=options.max_epochs,
+        max_steps=options.max_steps,
+        precision=options.precision,
+        accelerator=options.accelerator,
+        devices=options.devices,
+        strategy=options.strategy,
+        num_nodes=options.num_nodes,
+        accumulate_grad_batches=options.accumulate_grad_batches,
+        gradient_clip_val=options.gradient_clip_val,
+        val_check_interval=options.val_check_interval,
+        log_every_n_steps=options.log_every_n_steps,
+        logger=_loggers(options.loggers, output_dir),
+        callbacks=all_callbacks,
+        enable_checkpointing=enable_checkpointing,
+        enable_progress_bar=options.progress_bar,
+        enable_model_summary=False,
+        default_root_dir=str(output_dir),
+        num_sanity_val_steps=0,
+    )
+
+
+def _loggers(names: list[Logger], output_dir: Path) -> list:
+    loggers = []
+    for name in names:
+        if name == "csv":
+            from lightning.pytorch.loggers import CSVLogger
+
+            loggers.append(CSVLogger(output_dir, name="logs", version=""))
+        elif name == "tensorboard":
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(output_dir, name="tensorboard", version=""))
+        elif name == "wandb":
+            from lightning.pytorch.loggers import WandbLogger
+
+            loggers.append(WandbLogger(save_dir=str(output_dir)))
+        else:
+            raise ValueError(f"unknown logger {name!r}; use csv, tensorboard or wandb")
+    return loggers or False
