@@ -6,10 +6,17 @@ Each subcommand is a plain function whose signature and docstring become its opt
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import sys
+import warnings
 from typing import Literal
 
 from glm_tune.checkpoint import MODELS
+from glm_tune.data import DataOptions
+from glm_tune.module import TrainingOptions
+from glm_tune.run import FitConfig
+from glm_tune.trainer import TrainerOptions
 
 
 def models() -> None:
@@ -148,19 +155,173 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+_SECTIONS = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions}
+_RUN_FIELDS = ("task", "model", "output_dir", "tokenizer", "pattern_id", "seed", "resume", "overwrite")
+
+
+def _run_parser(description: str, fields: tuple[str, ...], sections: tuple[str, ...]):
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    parser = ArgumentParser(description=description, exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file setting any of these options "
+                        "(its keys are the option names: task: sst2, max_epochs: 3, ...).")
+    skip = {f.name for f in dataclasses.fields(FitConfig)} - set(fields)
+    optional_task = "task" in fields and "resume" not in fields
+    if optional_task:
+        # A model directory written by fit records its task.
+        skip.add("task")
+        parser.add_argument("--task", type=str | None, default=None,
+                            help="Task name or path/to/file.py:NAME (default: the one the model was finetuned on).")
+    parser.add_class_arguments(FitConfig, nested_key=None, skip=skip)
+    for section in sections:
+        parser.add_class_arguments(_SECTIONS[section], nested_key=None)
+    return parser
+
+
+def _fit_config(namespace) -> FitConfig:
+    values = {k: v for k, v in vars(namespace).items() if k != "config" and not k.startswith("__")}
+    nested = {}
+    for section, kind in _SECTIONS.items():
+        names = {f.name for f in dataclasses.fields(kind)}
+        nested[section] = kind(**{k: values.pop(k) for k in list(values) if k in names})
+    return FitConfig(**{k: v for k, v in values.items() if k in _RUN_FIELDS}, **nested)
+
+
+def _print_metrics(metrics: dict[str, float], where: str | None = None) -> None:
+    from glm_tune.run import metrics_table
+
+    if metrics:
+        print(format_table(metrics_table(metrics)))
+    if where:
+        print(where)
+
+
+def _fit(namespace) -> None:
+    from glm_tune.run import fit
+
+    result = fit(_fit_config(namespace))
+    _print_metrics(result.metrics, f"\nmetrics: {result.output_dir / 'metrics.json'}\nmodel:   {result.model_dir}")
+
+
+def _evaluate(stage: str):
+    def command(namespace) -> None:
+        from glm_tune.run import evaluate
+
+        checkpoint = namespace.checkpoint
+        config = _fit_config(_without(namespace, "checkpoint"))
+        _print_metrics(evaluate(config, stage, checkpoint).metrics)
+
+    return command
+
+
+def _predict(namespace) -> None:
+    from glm_tune.run import predict
+
+    result = predict(_fit_config(_without(namespace, "input", "output")), namespace.input, namespace.output)
+    print(f"predictions: {result.predictions}")
+
+
+def _without(namespace, *names: str):
+    from jsonargparse import Namespace
+
+    return Namespace(**{k: v for k, v in vars(namespace).items() if k not in names})
+
+
+def _function_command(function):
+    def command(namespace) -> None:
+        function(**{k: v for k, v in vars(namespace).items() if k != "config"})
+
+    return command
+
+
+def build_parser():
+    """The glm-tune argument parser: one subcommand per command, each with its --help."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(prog="glm-tune", description="Finetune GLM on NLU and seq2seq tasks as cloze questions.",
+                            exit_on_error=False)
+    commands = parser.add_subcommands(dest="command")
+    fit_parser = _run_parser(
+        "Finetune a GLM on a task: trains, keeps the best checkpoint by the task's first metric, prints the "
+        "metrics and saves the model (hub layout + tokenizer + task record) in OUTPUT_DIR/model.",
+        _RUN_FIELDS, ("data", "training", "trainer"),
+    )
+    commands.add_subcommand("fit", fit_parser, help="finetune a model on a task")
+    for stage in ("validate", "test"):
+        sub = _run_parser(
+            f"Evaluate a model on the task's {'validation' if stage == 'validate' else 'test'} split. A model "
+            "directory written by fit knows its task, pattern and label words; any other model needs --task.",
+            ("task", "model", "tokenizer", "pattern_id", "seed"), ("data", "trainer"),
+        )
+        sub.add_argument("--checkpoint", type=str | None, default=None,
+                         help="a Lightning checkpoint of a fit run (OUTPUT_DIR/checkpoints/best.ckpt) to evaluate "
+                              "instead of the weights in --model")
+        commands.add_subcommand(stage, sub, help=f"{stage} a model on a task")
+    predict_parser = _run_parser(
+        "Predict rows of a JSONL (or TSV) file with a model finetuned by fit; writes each row with its "
+        "prediction and scores as JSONL.",
+        ("task", "model", "tokenizer", "pattern_id", "seed"), ("data", "trainer"),
+    )
+    predict_parser.add_argument("--input", type=str, required=True, help="rows to predict (JSONL or TSV with header)")
+    predict_parser.add_argument("--output", type=str | None, default=None,
+                                help="where to write predictions (default: INPUT.predictions.jsonl)")
+    commands.add_subcommand("predict", predict_parser, help="predict rows with a finetuned model")
+    for name, function in (("models", models), ("tasks", tasks), ("fill", fill)):
+        sub = ArgumentParser(description=function.__doc__.split("\n\n")[0], exit_on_error=False)
+        sub.add_function_arguments(function, as_positional=False)
+        commands.add_subcommand(name, sub, help=function.__doc__.split("\n")[0])
+    return parser
+
+
+_HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("test"), "predict": _predict,
+             "models": _function_command(models), "tasks": _function_command(tasks), "fill": _function_command(fill)}
+
+
+_SWITCHES = {"--resume", "--overwrite", "--freeze_backbone", "--gradient_checkpointing", "--skip_bad_rows",
+             "--group_by_length", "--progress_bar", "--include_eop"}
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    """Accept --max-epochs as well as --max_epochs and a bare --resume for --resume true;
+    `fill "text"` passes the text as --text."""
+    out = []
+    for number, arg in enumerate(argv):
+        if arg.startswith("--") and "-" in arg[2:].split("=")[0]:
+            name, sep, value = arg[2:].partition("=")
+            arg = "--" + name.replace("-", "_") + sep + value
+        out.append(arg)
+        following = argv[number + 1] if number + 1 < len(argv) else "--"
+        if arg in _SWITCHES and following.startswith("--"):
+            out.append("true")
+    if len(out) > 1 and out[0] == "fill" and not out[1].startswith("-"):
+        out.insert(1, "--text")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    from jsonargparse import CLI
+    from jsonargparse import ArgumentError, set_parsing_settings
 
     from glm_tune.checkpoint import CheckpointError
+    from glm_tune.readers import DataError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # `glm-tune fill "text"`: jsonargparse has no optional positionals, so the text is passed on
-    # as --text.
-    if len(argv) > 1 and argv[0] == "fill" and not argv[1].startswith("-"):
-        argv.insert(1, "--text")
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    # Lightning's INFO lines (accelerator probing, logger tips) drown the results; warnings stay.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    # Lightning internals' deprecation notice under torch 2.13, and its caution about custom
+    # batch samplers, which ClozeBatchSampler answers (it yields every row, no drop_last).
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r"You are using a custom batch sampler.*")
+    argv = _normalise(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
     try:
-        CLI({"models": models, "tasks": tasks, "fill": fill}, args=argv, as_positional=False)
-    except (CheckpointError, ValueError) as error:
+        namespace = parser.parse_args(argv)
+    except ArgumentError as error:
+        print(f"glm-tune: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    command = namespace.command
+    try:
+        _HANDLERS[command](namespace[command])
+    except (CheckpointError, DataError, ValueError) as error:
         print(f"glm-tune: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 

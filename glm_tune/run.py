@@ -1,0 +1,308 @@
+"""The Python API behind ``glm-tune fit | validate | test | predict``.
+
+    from glm_tune.run import FitConfig, fit
+    result = fit(FitConfig(task="sst2", model="glm-tiny", data_dir="data/sst2", output_dir="runs/sst2"))
+    result.metrics          # {"val/accuracy": 0.87, ...}
+    result.model_dir        # runs/sst2/model: hub layout + tokenizer + glm_tune.json
+
+An output directory holds ``fit_config.json`` (the run's settings), ``checkpoints/`` (``last.ckpt``
+for --resume, ``best.ckpt`` by the task's first metric), ``logs/metrics.csv``, ``metrics.json``
+and ``model/``, the finetuned model that ``predict --model runs/sst2/model`` uses on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from glm_tune.checkpoint import CheckpointError, load_model, resolve, save_model
+from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
+from glm_tune.module import ClozeModule, TrainingOptions
+from glm_tune.prompt import free_embedding_row
+from glm_tune.task import Task, get_task
+from glm_tune.tokenizer import load_tokenizer
+from glm_tune.trainer import BEST, TrainerOptions, build_trainer, checkpoint_dir, last_checkpoint
+from glm_tune.verbalizer import Verbalizer
+
+RUN_RECORD = "glm_tune.json"
+"""File in a saved model directory that says which task, pattern and label words it was tuned for."""
+PROMPT_FILE = "prompt_encoder.safetensors"
+FIT_CONFIG = "fit_config.json"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class FitConfig:
+    """A finetuning run: task, model, data, training and trainer settings, output directory."""
+
+    task: str
+    """Task name (see `glm-tune tasks`) or path/to/file.py:NAME for your own Task."""
+    model: str = "glm-tiny"
+    """Model name (see `glm-tune models`), hub id owner/name, or directory in the hub layout."""
+    output_dir: str | None = None
+    """Where checkpoints, logs, metrics and the finetuned model go (default: runs/<task>)."""
+    tokenizer: str | None = None
+    """Tokenizer directory when the model directory has no tokenizer files."""
+    pattern_id: int | None = None
+    """Which of the task's cloze patterns to use (default: the task's, see `glm-tune tasks`)."""
+    seed: int = 1234
+    """Seed of everything random: sampling of rows, batch order, dropout, initialisation."""
+    resume: bool = False
+    """Continue the interrupted run in --output_dir from its last checkpoint."""
+    overwrite: bool = False
+    """Start afresh in an --output_dir that already holds a run (its checkpoints are deleted)."""
+    data: DataOptions = field(default_factory=DataOptions)
+    training: TrainingOptions = field(default_factory=TrainingOptions)
+    trainer: TrainerOptions = field(default_factory=TrainerOptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FitConfig:
+        values = dict(values)
+        nested = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions}
+        for key, kind in nested.items():
+            values[key] = kind(**values.get(key, {}))
+        return cls(**values)
+
+
+@dataclass
+class RunResult:
+    """What a command produced."""
+
+    metrics: dict[str, float]
+    output_dir: Path | None = None
+    model_dir: Path | None = None
+    predictions: Path | None = None
+
+
+def _output_dir(config: FitConfig) -> Path:
+    if config.output_dir:
+        return Path(config.output_dir)
+    return Path("runs") / Path(config.task.split(":")[-1]).stem
+
+
+def _prepare_output_dir(config: FitConfig, out: Path) -> None:
+    """Refuse to mix two runs in one directory; never delete anything unless --overwrite says so."""
+    has_run = (out / FIT_CONFIG).exists() or checkpoint_dir(out).exists()
+    if config.resume and config.overwrite:
+        raise ValueError("--resume and --overwrite contradict each other: choose one")
+    if config.resume:
+        if not last_checkpoint(out).is_file():
+            raise ValueError(f"--resume: {last_checkpoint(out)} not found; nothing to resume in {out}")
+        saved = FitConfig.from_dict(json.loads((out / FIT_CONFIG).read_text()))
+        if (saved.task, saved.model, saved.seed) != (config.task, config.model, config.seed):
+            raise ValueError(
+                f"--resume: {out} holds a run of task {saved.task} with model {saved.model} and seed {saved.seed}; "
+                "resume it with the same --task, --model and --seed"
+            )
+        return
+    if has_run and not config.overwrite:
+        raise ValueError(
+            f"{out} already holds a run ({FIT_CONFIG} / {checkpoint_dir(out).name}/); pass --resume to continue it, "
+            "--overwrite to replace it, or another --output_dir"
+        )
+    if has_run:
+        for name in (checkpoint_dir(out), out / "model", out / "logs"):
+            shutil.rmtree(name, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _load_backbone(config: FitConfig):
+    overrides: dict[str, Any] = {}
+    if config.training.dropout is not None:
+        p = config.training.dropout
+        overrides = dict(embedding_dropout_prob=p, attention_dropout_prob=p, output_dropout_prob=p)
+    model = load_model(config.model, **overrides)
+    directory = resolve(config.model)
+    tokenizer_dir = config.tokenizer or directory
+    try:
+        tokenizer = load_tokenizer(tokenizer_dir)
+    except FileNotFoundError as error:
+        raise CheckpointError(f"{error}; pass --tokenizer with the tokenizer's directory") from None
+    if model.config.vocab_size < len(tokenizer):
+        raise CheckpointError(
+            f"the tokenizer in {tokenizer_dir} has {len(tokenizer)} ids but the model {config.model} only "
+            f"{model.config.vocab_size} embedding rows: they do not belong together"
+        )
+    return model, tokenizer
+
+
+def _build(config: FitConfig, task: Task, *, verbalizer: Verbalizer | None = None,
+           predict_file: str | Path | None = None):
+    model, tokenizer = _load_backbone(config)
+    prompt_id = free_embedding_row(model.config.vocab_size, len(tokenizer)) if config.training.prompt_tokens else None
+    data_options = config.data
+    limit = model.config.max_sequence_length
+    if (data_options.max_length or task.max_length) > limit:
+        data_options = dataclasses.replace(data_options, max_length=limit)
+    data = ClozeDataModule(task, tokenizer, data_options, pattern_id=config.pattern_id,
+                           prompt_tokens=config.training.prompt_tokens, prompt_token_id=prompt_id,
+                           seed=config.seed, predict_file=predict_file, verbalizer=verbalizer)
+    module = ClozeModule(model, tokenizer, task, config.training, labels=data.labels,
+                         prompt_token_id=prompt_id, seed=config.seed)
+    return module, data
+
+
+def _monitor(task: Task) -> str:
+    return f"val/{task.metrics[0]}"
+
+
+def fit(config: FitConfig) -> RunResult:
+    """Finetune, keep the best checkpoint by the task's first metric, and save the model."""
+    task = get_task(config.task)
+    out = _output_dir(config)
+    _prepare_output_dir(config, out)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    module, data = _build(config, task)
+    trainer = build_trainer(config.trainer, out, monitor=_monitor(task), mode="max")
+    if trainer.is_global_zero:
+        (out / FIT_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    trainer.fit(module, datamodule=data, ckpt_path=str(last_checkpoint(out)) if config.resume else None)
+    if trainer.interrupted:
+        raise KeyboardInterrupt(f"fit was interrupted; continue with --resume --output_dir {out}")
+    best = checkpoint_dir(out) / f"{BEST}.ckpt"
+    if best.is_file():
+        load_checkpoint_weights(module, best)
+    evaluation = build_trainer(dataclasses.replace(config.trainer, loggers=[]), out, enable_checkpointing=False)
+    metrics = _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
+    if config.data.test_split:
+        metrics.update(_as_floats(evaluation.test(module, datamodule=data, verbose=False)))
+    model_dir = out / "model"
+    if evaluation.is_global_zero:
+        save_finetuned(module, data, config, model_dir)
+        _write_metrics(out / METRICS_FILE, metrics, task, config)
+    return RunResult(metrics, out, model_dir)
+
+
+def evaluate(config: FitConfig, stage: str = "validate", checkpoint: str | None = None) -> RunResult:
+    """``validate`` or ``test`` a model directory (or a Lightning checkpoint of a run) on a split."""
+    task, verbalizer, config = _task_for_model(config)
+    pl.seed_everything(config.seed, verbose=False)
+    module, data = _build(config, task, verbalizer=verbalizer)
+    _load_prompt(module, config.model)
+    trainer = build_trainer(dataclasses.replace(config.trainer, loggers=[]), _output_dir(config),
+                            enable_checkpointing=False)
+    if checkpoint:
+        load_checkpoint_weights(module, Path(checkpoint))
+    run = trainer.validate if stage == "validate" else trainer.test
+    metrics = _as_floats(run(module, datamodule=data, verbose=False))
+    return RunResult(metrics)
+
+
+def predict(config: FitConfig, input_file: str | Path, output_file: str | Path | None = None) -> RunResult:
+    """Predict every row of ``input_file`` (JSONL, or TSV with a header) with a finetuned model.
+
+    The model directory's ``glm_tune.json`` supplies the task, pattern and label words. Writes
+    JSONL: each input row plus ``prediction`` and, for cloze tasks, ``scores``.
+    """
+    task, verbalizer, config = _task_for_model(config)
+    pl.seed_everything(config.seed, verbose=False)
+    module, data = _build(config, task, verbalizer=verbalizer, predict_file=input_file)
+    _load_prompt(module, config.model)
+    trainer = build_trainer(dataclasses.replace(config.trainer, loggers=[]), _output_dir(config),
+                            enable_checkpointing=False)
+    batches = trainer.predict(module, datamodule=data)
+    predictions = [p for batch in batches for p in batch]
+    path = Path(output_file) if output_file else Path(input_file).with_suffix(".predictions.jsonl")
+    write_predictions(path, data.split("predict").rows, predictions)
+    return RunResult({}, predictions=path)
+
+
+def _task_for_model(config: FitConfig) -> tuple[Task, Verbalizer | None, FitConfig]:
+    """The task, label words and pattern a finetuned model directory records (else the config's)."""
+    record_path = resolve(config.model) / RUN_RECORD
+    if not record_path.is_file():
+        if not config.task:
+            raise ValueError(f"{config.model} has no {RUN_RECORD} (not a glm-tune finetuned model): pass --task")
+        return get_task(config.task), None, config
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    task = get_task(config.task or record["task"])
+    if config.task and config.task != record["task"]:
+        print(f"note: {config.model} was finetuned on {record['task']}, evaluating it on {config.task}", file=sys.stderr)
+        return task, None, config
+    verbalizer = Verbalizer(record["verbalizer"], source=str(record_path)) if record.get("verbalizer") else None
+    training = dataclasses.replace(config.training, prompt_tokens=record.get("prompt_tokens", 0),
+                                   prompt_encoder=record.get("prompt_encoder", "lstm"))
+    data = dataclasses.replace(config.data, max_length=config.data.max_length or record.get("max_length"))
+    pattern_id = config.pattern_id if config.pattern_id is not None else record["pattern_id"]
+    return task, verbalizer, dataclasses.replace(config, task=record["task"], pattern_id=pattern_id,
+                                                 training=training, data=data)
+
+
+def load_checkpoint_weights(module: ClozeModule, path: Path) -> None:
+    """Load a Lightning checkpoint's weights (tensors only: nothing in the file is executed)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as error:  # a truncated file, a pickle with code, a non-checkpoint
+        raise CheckpointError(f"{path} is not a readable glm-tune checkpoint ({type(error).__name__}: {error})") from None
+    module.load_state_dict(state)
+
+
+def save_finetuned(module: ClozeModule, data: ClozeDataModule, config: FitConfig, directory: Path) -> None:
+    """The model in the hub layout, its tokenizer, and the record ``predict`` needs."""
+    from safetensors.torch import save_file
+
+    save_model(module.model, directory)
+    data.tokenizer.save_pretrained(directory)
+    if module.prompt is not None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in module.prompt.state_dict().items()},
+                  str(directory / PROMPT_FILE))
+    task = data.task
+    record = {
+        "task": config.task,
+        "kind": task.kind,
+        "pattern_id": data.pattern_id,
+        "template": repr(data.template),
+        "verbalizer": dict(zip(data.labels.labels, (list(w) for w in data.labels.words))) if data.labels else None,
+        "max_length": data.max_length,
+        "prompt_tokens": config.training.prompt_tokens,
+        "prompt_encoder": config.training.prompt_encoder,
+        "generation": dataclasses.asdict(module.generation) if task.kind == "generation" else None,
+        "base_model": config.model,
+    }
+    (directory / RUN_RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _load_prompt(module: ClozeModule, model: str) -> None:
+    if module.prompt is None:
+        return
+    from safetensors.torch import load_file
+
+    path = resolve(model) / PROMPT_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found: the model was finetuned with prompt tokens but their encoder is missing")
+    module.prompt.load_state_dict(load_file(str(path)))
+
+
+def _as_floats(results: list[dict[str, Any]]) -> dict[str, float]:
+    merged: dict[str, float] = {}
+    for result in results:
+        merged.update({k: float(v) for k, v in result.items()})
+    return merged
+
+
+def _write_metrics(path: Path, metrics: dict[str, float], task: Task, config: FitConfig) -> None:
+    payload = {"task": config.task, "model": config.model, "pattern_id": config.pattern_id, "seed": config.seed,
+               "metrics": metrics}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def metrics_table(metrics: dict[str, float]) -> list[tuple[str, ...]]:
+    """Rows for :func:`glm_tune.cli.format_table`: split, metric, value."""
+    rows = [("split", "metric", "value")]
+    for key, value in sorted(metrics.items()):
+        split, _, name = key.partition("/")
+        rows.append((split, name, f"{value:.4f}"))
+    return rows
+
+
