@@ -85,7 +85,9 @@ class ClozeModule(pl.LightningModule):
         seed: int = 1234,
     ) -> None:
         super().__init__()
-        self.model = model
+        # Checkpoints load in eval mode, and Lightning keeps the mode it finds: without this,
+        # dropout would silently stay off during training.
+        self.model = model.train()
         self.tokenizer = tokenizer
         self.task = task
         self.options = options

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,10 @@ def _output_dir(config: FitConfig) -> Path:
 
 def _prepare_output_dir(config: FitConfig, out: Path) -> None:
     """Refuse to mix two runs in one directory; never delete anything unless --overwrite says so."""
+    if int(os.environ.get("LOCAL_RANK", 0)) or int(os.environ.get("NODE_RANK", 0)):
+        # A process the distributed launcher started: the launching process has already checked
+        # (and written fit_config.json, which must not count as another run here).
+        return
     has_run = (out / FIT_CONFIG).exists() or checkpoint_dir(out).exists()
     if config.resume and config.overwrite:
         raise ValueError("--resume and --overwrite contradict each other: choose one")
@@ -157,23 +163,32 @@ def _monitor(task: Task) -> str:
     return f"val/{task.metrics[0]}"
 
 
-def fit(config: FitConfig) -> RunResult:
-    """Finetune, keep the best checkpoint by the task's first metric, and save the model."""
+def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunResult:
+    """Finetune, keep the best checkpoint by the task's first metric, and save the model.
+
+    ``callbacks`` are extra Lightning callbacks for the training run (early stopping, ...).
+    """
     task = get_task(config.task)
     out = _output_dir(config)
     _prepare_output_dir(config, out)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     module, data = _build(config, task)
-    trainer = build_trainer(config.trainer, out, monitor=_monitor(task), mode="max")
+    trainer = build_trainer(config.trainer, out, monitor=_monitor(task), mode="max", callbacks=callbacks,
+                            distributed_sampler=False)
     if trainer.is_global_zero:
         (out / FIT_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    trainer.fit(module, datamodule=data, ckpt_path=str(last_checkpoint(out)) if config.resume else None)
+    with warnings.catch_warnings():
+        # ClozeDataModule's state_dict restores the position in the epoch, which Lightning
+        # cannot see when it warns that the dataloader is not resumable.
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        trainer.fit(module, datamodule=data, ckpt_path=str(last_checkpoint(out)) if config.resume else None)
     if trainer.interrupted:
         raise KeyboardInterrupt(f"fit was interrupted; continue with --resume --output_dir {out}")
     best = checkpoint_dir(out) / f"{BEST}.ckpt"
     if best.is_file():
         load_checkpoint_weights(module, best)
-    evaluation = build_trainer(dataclasses.replace(config.trainer, loggers=[]), out, enable_checkpointing=False)
+    evaluation = build_trainer(dataclasses.replace(config.trainer, loggers=[]), out, enable_checkpointing=False,
+                               distributed_sampler=False)
     metrics = _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
     if config.data.test_split:
         metrics.update(_as_floats(evaluation.test(module, datamodule=data, verbose=False)))
@@ -191,7 +206,7 @@ def evaluate(config: FitConfig, stage: str = "validate", checkpoint: str | None 
     module, data = _build(config, task, verbalizer=verbalizer)
     _load_prompt(module, config.model)
     trainer = build_trainer(dataclasses.replace(config.trainer, loggers=[]), _output_dir(config),
-                            enable_checkpointing=False)
+                            enable_checkpointing=False, distributed_sampler=False)
     if checkpoint:
         load_checkpoint_weights(module, Path(checkpoint))
     run = trainer.validate if stage == "validate" else trainer.test
@@ -210,7 +225,7 @@ def predict(config: FitConfig, input_file: str | Path, output_file: str | Path |
     module, data = _build(config, task, verbalizer=verbalizer, predict_file=input_file)
     _load_prompt(module, config.model)
     trainer = build_trainer(dataclasses.replace(config.trainer, loggers=[]), _output_dir(config),
-                            enable_checkpointing=False)
+                            enable_checkpointing=False, distributed_sampler=False)
     batches = trainer.predict(module, datamodule=data)
     predictions = [p for batch in batches for p in batch]
     path = Path(output_file) if output_file else Path(input_file).with_suffix(".predictions.jsonl")

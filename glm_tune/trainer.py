@@ -53,7 +53,8 @@ class TrainerOptions:
     log_every_n_steps: int = 10
     """How often the training loss and learning rate are logged."""
     loggers: list[Logger] = field(default_factory=lambda: ["csv"])
-    """Where metrics are logged: csv (default, under the output directory), tensorboard, wandb."""
+    """Where metrics are logged: csv (default: OUTPUT_DIR/logs/version_N/metrics.csv, one version
+    per start or resume), tensorboard, wandb."""
     progress_bar: bool = True
     """Show progress bars."""
 
@@ -95,12 +96,14 @@ def build_trainer(
     mode: Literal["max", "min"] = "max",
     callbacks: list[Callback] | None = None,
     enable_checkpointing: bool = True,
+    distributed_sampler: bool = True,
 ) -> pl.Trainer:
     """A Trainer writing checkpoints and logs under ``output_dir``.
 
     ``checkpoints/last.ckpt`` is rewritten at every epoch end (and every
     ``checkpoint_every_n_steps``); with ``monitor`` (``"val/accuracy"``) the best validation
-    score is kept as ``checkpoints/best.ckpt``.
+    score is kept as ``checkpoints/best.ckpt``. ``distributed_sampler=False`` when the data
+    shards itself across processes (``ClozeBatchSampler``).
     """
     output_dir = Path(output_dir)
     all_callbacks: list[Callback] = [StopOnNonFiniteLoss(), *(callbacks or [])]
@@ -134,6 +137,7 @@ def build_trainer(
         enable_model_summary=False,
         default_root_dir=str(output_dir),
         num_sanity_val_steps=0,
+        use_distributed_sampler=distributed_sampler,
     )
 
 
@@ -143,11 +147,13 @@ def _loggers(names: list[Logger], output_dir: Path) -> list:
         if name == "csv":
             from lightning.pytorch.loggers import CSVLogger
 
-            loggers.append(CSVLogger(output_dir, name="logs", version=""))
+            # One version folder per (re)start: a resumed run adds logs/version_1 and never
+            # overwrites what the interrupted run logged.
+            loggers.append(CSVLogger(output_dir, name="logs"))
         elif name == "tensorboard":
             from lightning.pytorch.loggers import TensorBoardLogger
 
-            loggers.append(TensorBoardLogger(output_dir, name="tensorboard", version=""))
+            loggers.append(TensorBoardLogger(output_dir, name="tensorboard"))
         elif name == "wandb":
             from lightning.pytorch.loggers import WandbLogger
 
