@@ -70,13 +70,13 @@ class StopOnNonFiniteLoss(Callback):
     *loss* means the forward pass itself overflowed, which no scaler fixes.
     """
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not torch.isfinite(loss.detach()).all():
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        # Before backward: the weights and optimizer state are still those of the last good step.
+        if not torch.isfinite(loss.detach()).all():
             raise NonFiniteLossError(
-                f"the training loss is {loss.item()} at step {trainer.global_step} (batch {batch_idx}); "
-                f"precision {trainer.precision}. Try a lower learning rate, --precision bf16-mixed or "
-                "32-true instead of 16-mixed, or gradient clipping. The last good checkpoint is kept."
+                f"the training loss is {loss.item()} in epoch {trainer.current_epoch}, after {trainer.global_step} "
+                f"optimizer steps (precision {trainer.precision}). Try a lower learning rate, --precision "
+                "bf16-mixed or 32-true instead of 16-mixed, or gradient clipping. The last good checkpoint is kept."
             )
 
 
