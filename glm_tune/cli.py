@@ -266,6 +266,30 @@ def build_parser():
     predict_parser.add_argument("--output", type=str | None, default=None,
                                 help="where to write predictions (default: INPUT.predictions.jsonl)")
     commands.add_subcommand("predict", predict_parser, help="predict rows with a finetuned model")
+    suite_parser = ArgumentParser(
+        description="Run every fit config (*.yaml) of a suite directory in name order, each into "
+        "OUTPUT_DIR/<run name>, and write a markdown table (run, task, model, metric, expected, got, delta) "
+        "after every run; a failed run is recorded with its error and the suite goes on. The suite's "
+        "expected.yaml gives each run's metric and published score. Paths in the YAMLs are relative to the "
+        "current directory.",
+        exit_on_error=False,
+    )
+    suite_parser.add_argument("suite_dir", type=str, help="directory of fit YAMLs plus expected.yaml "
+                              "(e.g. experiments/smoke)")
+    suite_parser.add_argument("--output_dir", type=str, required=True,
+                              help="runs go to OUTPUT_DIR/<run name>; an earlier run there is replaced")
+    suite_parser.add_argument("--data_dir", type=str | None, default=None,
+                              help="root folder of the data sets: each run reads DATA_DIR/<last folder of its "
+                                   "YAML's data_dir> (data/superglue/COPA -> DATA_DIR/COPA)")
+    suite_parser.add_argument("--results", type=str | None, default=None,
+                              help="markdown file for the results table (default: experiments/RESULTS.md); "
+                                   "only this suite's section of it is rewritten")
+    suite_parser.add_argument("--set", type=str, action="append", default=None,
+                              help="KEY=VALUE: a fit option applied on top of every YAML, its value read as YAML; "
+                                   "repeat for several (--set max_steps=2 --set precision=bf16-mixed)")
+    suite_parser.add_argument("--only", type=str, default=None, nargs="+",
+                              help="run only these runs (YAML file names without .yaml)")
+    commands.add_subcommand("suite", suite_parser, help="run a suite of fit configs and tabulate the results")
     for name, function in (("models", models), ("tasks", tasks), ("fill", fill)):
         sub = ArgumentParser(description=function.__doc__.split("\n\n")[0], exit_on_error=False)
         sub.add_function_arguments(function, as_positional=False)
@@ -273,8 +297,25 @@ def build_parser():
     return parser
 
 
+def _suite(namespace) -> None:
+    import yaml
+
+    from glm_tune.suite import run_suite
+
+    overrides = {}
+    for item in namespace.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key.strip().lstrip("-").replace("-", "_")] = yaml.safe_load(value)
+    path = run_suite(namespace.suite_dir, namespace.output_dir, overrides, namespace.only, namespace.results,
+                     namespace.data_dir)
+    print(f"results: {path}")
+
+
 _HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("test"), "predict": _predict,
-             "models": _function_command(models), "tasks": _function_command(tasks), "fill": _function_command(fill)}
+             "models": _function_command(models), "tasks": _function_command(tasks), "fill": _function_command(fill),
+             "suite": _suite}
 
 
 _SWITCHES = {"--resume", "--overwrite", "--freeze_backbone", "--gradient_checkpointing", "--skip_bad_rows",
