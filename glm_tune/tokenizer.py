@@ -9,6 +9,10 @@ kind               class                  checkpoints
 ``roberta``        GLMRobertaTokenizer    glm-roberta-large (RoBERTa byte-level BPE)
 =================  =====================  =====================================================
 
+Kind ``sentencepiece`` (``GLMSentencePieceTokenizer``) is any SentencePiece model
+``tokenizer.model`` of N pieces with the Chinese layout of command tokens from id N on, for GLMs
+trained from scratch (:mod:`glm_tune.tokenizer_training` makes one).
+
 Every tokenizer is a vocabulary of text pieces plus GLM's *command tokens* at fixed ids (see
 ``_SPECS`` below and GLM-NOTES part 1 section 8). ``encode`` splits the text on the command
 tokens' literal strings (``[MASK]``, ``[sMASK]``, ``[gMASK]``, ``[CLS]``, ``<|startofpiece|>``,
@@ -54,7 +58,7 @@ import sentencepiece as spm
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-Kind = Literal["chinese-sp", "bert", "gpt2", "roberta"]
+Kind = Literal["chinese-sp", "bert", "gpt2", "roberta", "sentencepiece"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
 IGNORE_INDEX = -100
@@ -63,6 +67,7 @@ IGNORE_INDEX = -100
 TOKENIZER_CONFIG = "tokenizer_config.json"
 ADDED_TOKENS = "added_tokens.json"
 SP_MODEL = "cog-pretrain.model"
+SP_TOKENIZER_MODEL = "tokenizer.model"
 BERT_VOCAB = "vocab.txt"
 BPE_VOCAB = "vocab.json"
 BPE_MERGES = "merges.txt"
@@ -177,6 +182,39 @@ _SPECS: dict[str, _Spec] = {
         anchors={"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 50264},
     ),
 }
+
+
+
+def _sentencepiece_spec(text_vocab_size: int) -> _Spec:
+    """The layout of a SentencePiece model of ``text_vocab_size`` pieces: the Chinese GLM's
+    command tokens, in the same order, right after the text pieces."""
+    n = text_vocab_size
+    return _Spec(
+        kind="sentencepiece",
+        tokenizer_class="GLMSentencePieceTokenizer",
+        models="a GLM with its own SentencePiece model",
+        files=(SP_TOKENIZER_MODEL,),
+        text_vocab_size=n,
+        roles={
+            "eos": ("<|endoftext|>", n),
+            "pad": ("<|endoftext|>", n),
+            "sep": ("[SEP]", n + 1),
+            "cls": ("[CLS]", n + 2),
+            "mask": ("[MASK]", n + 3),
+            "sop": (_SOP, n + 6),
+            "eop": (_EOP, n + 7),
+            "smask": ("[sMASK]", n + 8),
+            "gmask": ("[gMASK]", n + 9),
+            "unk": ("<unk>", 0),
+        },
+        extra={"[UNUSED1]": n + 4, "[UNUSED2]": n + 5},
+        unk_is_command=False,
+    )
+
+
+# The ids depend on the model's size, so this entry only names the class and files;
+# each GLMSentencePieceTokenizer builds its own spec from its model.
+_SPECS["sentencepiece"] = _sentencepiece_spec(0)
 
 _CLASS_TO_KIND = {spec.tokenizer_class: kind for kind, spec in _SPECS.items()}
 # Plain transformers classes, as some mirrors of the checkpoints name them.
@@ -665,6 +703,37 @@ class GLMChineseTokenizer(GLMTokenizer):
         return "".join(out)
 
 
+class GLMSentencePieceTokenizer(GLMChineseTokenizer):
+    """Any SentencePiece model ``tokenizer.model`` of N pieces, with ``<unk>`` at piece 0.
+
+    The command tokens follow the text pieces in the Chinese GLM's order: ``<|endoftext|>`` N
+    (eos and pad), ``[SEP]`` N+1, ``[CLS]`` N+2, ``[MASK]`` N+3, ``[UNUSED1]`` N+4,
+    ``[UNUSED2]`` N+5, ``<|startofpiece|>`` N+6, ``<|endofpiece|>`` N+7, ``[sMASK]`` N+8,
+    ``[gMASK]`` N+9. Encoding, decoding and unknown counting are the Chinese tokenizer's: only
+    the vocabulary size differs (``cog-pretrain.model`` is the case N = 50000).
+    """
+
+    def __init__(self, model_file: str | Path, name_or_path: str | None = None) -> None:
+        path = Path(model_file)
+        self._sp = spm.SentencePieceProcessor(model_file=str(path))
+        spec = _sentencepiece_spec(self._sp.get_piece_size())
+        GLMTokenizer.__init__(self, spec, {SP_TOKENIZER_MODEL: path}, name_or_path or str(path.parent))
+
+    def _check_vocabulary(self) -> None:
+        if self._sp.unk_id() != 0:
+            raise ValueError(
+                f"{self._files[SP_TOKENIZER_MODEL]} has <unk> at piece {self._sp.unk_id()}; GLM's SentencePiece "
+                "tokenizers need it at 0 (train with unk_id=0, as glm_tune.tokenizer_training does)"
+            )
+        commands = {s for s, _ in self._spec.roles.values()} | set(self._spec.extra)
+        # A command string that is also a piece would decode ambiguously.
+        clashes = sorted(c for c in commands if c != "<unk>" and self._sp.piece_to_id(c) != 0)
+        if clashes:
+            raise ValueError(
+                f"{self._files[SP_TOKENIZER_MODEL]} has pieces {clashes}, which GLM reserves for command tokens"
+            )
+
+
 class _PipelineTokenizer(GLMTokenizer):
     """An English GLM tokenizer over a Hugging Face ``tokenizers`` pipeline."""
 
@@ -746,6 +815,7 @@ _CLASSES: dict[str, Any] = {
     "bert": GLMBertTokenizer,
     "gpt2": GLMGPT2Tokenizer,
     "roberta": GLMRobertaTokenizer,
+    "sentencepiece": GLMSentencePieceTokenizer,
 }
 
 
@@ -763,11 +833,14 @@ def _detect_kind(directory: Path) -> str:
             )
     has = {name: (directory / name).is_file() for name in (SP_MODEL, BERT_VOCAB, BPE_VOCAB, BPE_MERGES)}
     found = [k for k, present in (("chinese-sp", has[SP_MODEL]), ("bert", has[BERT_VOCAB])) if present]
+    if (directory / SP_TOKENIZER_MODEL).is_file():
+        found.append("sentencepiece")
     if has[BPE_VOCAB] and has[BPE_MERGES]:
         found.append("gpt2 or roberta")
     if not found:
         raise FileNotFoundError(
             f"no GLM tokenizer files in {directory}: looked for {TOKENIZER_CONFIG}, {SP_MODEL} (Chinese), "
+            f"{SP_TOKENIZER_MODEL} (SentencePiece), "
             f"{BERT_VOCAB} (BERT), {BPE_VOCAB} + {BPE_MERGES} (GPT-2 / RoBERTa)"
         )
     if found == ["gpt2 or roberta"]:
@@ -804,8 +877,9 @@ def load_tokenizer(path_or_dir: str | Path, kind: Kind | None = None) -> GLMToke
     """Load a GLM tokenizer from a directory (a model in the hub layout or a tokenizer folder).
 
     The kind comes from ``tokenizer_config.json``'s ``tokenizer_class`` (``GLMChineseTokenizer``,
-    ``GLMBertTokenizer``, ``GLMGPT2Tokenizer``, ``GLMRobertaTokenizer``) or else from the files:
-    ``cog-pretrain.model`` (``"chinese-sp"``), ``vocab.txt`` (``"bert"``); ``vocab.json`` +
+    ``GLMBertTokenizer``, ``GLMGPT2Tokenizer``, ``GLMRobertaTokenizer``,
+    ``GLMSentencePieceTokenizer``) or else from the files: ``cog-pretrain.model``
+    (``"chinese-sp"``), ``tokenizer.model`` (``"sentencepiece"``), ``vocab.txt`` (``"bert"``); ``vocab.json`` +
     ``merges.txt`` alone is GPT-2 or RoBERTa and needs ``kind="gpt2"`` / ``kind="roberta"``.
     ``kind`` overrides the detection. Reads local files only; nothing is downloaded.
     """

@@ -14,7 +14,8 @@ from glm_tune.task import all_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
-SUITES = sorted(p for p in EXPERIMENTS.iterdir() if p.is_dir())
+# A suite is a directory with expected.yaml (experiments/glm-tiny holds a training recipe).
+SUITES = sorted(p for p in EXPERIMENTS.iterdir() if (p / "expected.yaml").is_file())
 CONFIGS = [config for suite in SUITES for config in suite_runs(suite)]
 
 

@@ -333,3 +333,59 @@ def test_save_then_load(request, tmp_path, name, tokenizer_class):
     assert type(again) is type(tok) and again.command_tokens == tok.command_tokens
     for text in ("北京故宫是中国[MASK]非物质文化遗产。", ENGLISH + " It was [MASK]."):
         assert again.encode(text) == tok.encode(text)
+
+
+# --- generic SentencePiece (kind "sentencepiece") --------------------------------------------
+
+
+def test_sentencepiece_kind_matches_the_chinese_tokenizer(zh, tokenizers_dir, tmp_path):
+    """cog-pretrain.model as a plain ``tokenizer.model`` is the N = 50000 case of the generic layout."""
+    from glm_tune.tokenizer import GLMSentencePieceTokenizer
+
+    (tmp_path / "tokenizer.model").symlink_to(tokenizers_dir / "glm-chinese" / "cog-pretrain.model")
+    generic = load_tokenizer(tmp_path)  # detected from the file alone
+    assert isinstance(generic, GLMSentencePieceTokenizer) and generic.kind == "sentencepiece"
+    assert generic.command_tokens == zh.command_tokens
+    assert (generic.vocab_size, generic.padded_vocab_size) == (zh.vocab_size, zh.padded_vocab_size)
+    for text in ("北京故宫是中国[MASK]非物质文化遗产。", "龘 [sMASK] x [gMASK]", ENGLISH):
+        assert generic.encode(text) == zh.encode(text)
+        assert generic.count_unknown(text) == zh.count_unknown(text)
+    ids = generic.encode("北京[MASK]遗产")
+    assert generic.decode(ids) == zh.decode(ids)
+
+    written = generic.save_pretrained(tmp_path / "saved")
+    assert {p.name for p in written} == {"tokenizer.model", "tokenizer_config.json", "added_tokens.json"}
+    config = json.loads((tmp_path / "saved" / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "GLMSentencePieceTokenizer"
+    assert json.loads((tmp_path / "saved" / "added_tokens.json").read_text())["[gMASK]"] == 50009
+    again = load_tokenizer(tmp_path / "saved")
+    assert type(again) is GLMSentencePieceTokenizer and again.command_tokens == generic.command_tokens
+
+
+def test_sentencepiece_kind_for_any_size(tmp_path):
+    import sentencepiece as spm
+
+    lines = [f"sentence number {i} of a tiny corpus, with words like cat, dog and film." for i in range(200)]
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_prefix=str(tmp_path / "tokenizer"), vocab_size=50,
+        bos_id=-1, eos_id=-1, minloglevel=2,
+    )
+    tok = load_tokenizer(tmp_path)
+    assert tok.vocab_size == 60 and tok.padded_vocab_size == 128
+    assert tok.command_tokens["<|endoftext|>"] == 50 and tok.command_tokens["[gMASK]"] == 59
+    assert tok.encode("a dog [MASK]") == [52, *tok.encode("a dog", add_special_tokens=False), 53, 50]
+    with pytest.raises(ValueError, match="outside"):
+        tok.decode([60])
+
+    (tmp_path / "bad").mkdir()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_prefix=str(tmp_path / "bad" / "tokenizer"), vocab_size=50,
+        unk_id=2, bos_id=0, eos_id=1, minloglevel=2,
+    )
+    with pytest.raises(ValueError, match="<unk> at piece 2"):
+        load_tokenizer(tmp_path / "bad")
+    (tmp_path / "both").mkdir()
+    for name in ("tokenizer.model", "cog-pretrain.model"):
+        (tmp_path / "both" / name).symlink_to(tmp_path / "tokenizer.model")
+    with pytest.raises(ValueError, match="several tokenizers"):
+        load_tokenizer(tmp_path / "both")
