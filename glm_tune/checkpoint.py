@@ -42,10 +42,12 @@ class ModelSpec:
     name: str
     hub_id: str
     tokenizer: str
-    """Tokenizer kind: ``chinese-sp``, ``bert``, ``gpt2`` or ``roberta``."""
+    """Tokenizer kind: ``chinese-sp``, ``bert``, ``gpt2``, ``roberta`` or ``sentencepiece``."""
     config: GLMConfig
     aliases: tuple[str, ...] = ()
     notes: str = ""
+    bundled: str | None = None
+    """Directory under ``glm_tune/models`` when the weights ship inside the package (offline)."""
 
 
 def _config(layers: int, hidden: int, heads: int, max_seq: int, vocab: int) -> GLMConfig:
@@ -70,6 +72,9 @@ MODELS: tuple[ModelSpec, ...] = (
               notes="no [sMASK]/[gMASK]"),
     ModelSpec("glm-roberta-large", "THUDM/glm-roberta-large", "roberta",
               _config(24, 1024, 16, 512, 50304), notes="no [sMASK]/[gMASK]"),
+    ModelSpec("glm-tiny", "(bundled)", "sentencepiece", _config(4, 256, 4, 512, 16128),
+              aliases=("glm-tiny-en", "glm-tiny-zh"), bundled="glm-tiny",
+              notes="ships with glm-tune (15 MB, offline); English + Chinese; see its MODEL_CARD.md"),
     ModelSpec("glm-2b", "THUDM/glm-2b", "gpt2", _config(36, 2048, 32, 1024, 50304)),
     ModelSpec("glm-10b", "THUDM/glm-10b", "gpt2", _config(48, 4096, 64, 1024, 50304)),
 )
@@ -108,6 +113,8 @@ def resolve(name_or_path: str | os.PathLike[str], cache_dir: str | None = None) 
             f"unknown model {text!r}: not a directory and not a known name.{hint} "
             f"Known names: {', '.join(known_names())} (run `glm-tune models`), or a hub id owner/name."
         )
+    if spec is not None and spec.bundled:
+        return Path(__file__).parent / "models" / spec.bundled
     repo_id = spec.hub_id if spec else text
     return _download(repo_id, cache_dir)
 
