@@ -290,11 +290,85 @@ def build_parser():
     suite_parser.add_argument("--only", type=str, default=None, nargs="+",
                               help="run only these runs (YAML file names without .yaml)")
     commands.add_subcommand("suite", suite_parser, help="run a suite of fit configs and tabulate the results")
+    commands.add_subcommand("pretrain", _pretrain_parser(), help="pretrain or continue pretraining on raw text")
+    tokenizer_parser = ArgumentParser(description=train_tokenizer.__doc__.split("\n\n")[0], exit_on_error=False)
+    tokenizer_parser.add_function_arguments(train_tokenizer, as_positional=False)
+    commands.add_subcommand("train-tokenizer", tokenizer_parser, help="train a SentencePiece GLM tokenizer on raw text")
     for name, function in (("models", models), ("tasks", tasks), ("fill", fill)):
         sub = ArgumentParser(description=function.__doc__.split("\n\n")[0], exit_on_error=False)
         sub.add_function_arguments(function, as_positional=False)
         commands.add_subcommand(name, sub, help=function.__doc__.split("\n")[0])
     return parser
+
+
+def _pretrain_parser():
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    from glm_tune.infilling import InfillingConfig
+    from glm_tune.pretrain import PretrainConfig
+
+    parser = ArgumentParser(
+        description="GLM's blank-infilling pretraining on raw text (.txt, .jsonl, .json, .tsv): a new model "
+        "(give --tokenizer and the shape options) or more pretraining of a checkpoint (--model) on your domain. "
+        "[MASK] spans (Poisson lengths), [sMASK] sentences and a [gMASK] document tail, mixed per --mixture. "
+        "The model is saved in OUTPUT_DIR/model in the hub layout with its tokenizer.",
+        exit_on_error=False,
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file setting any of these options.")
+    parser.add_class_arguments(PretrainConfig, nested_key=None, skip={"infilling", "trainer"})
+    parser.add_class_arguments(InfillingConfig, nested_key=None)
+    parser.add_class_arguments(TrainerOptions, nested_key=None)
+    return parser
+
+
+def _pretrain(namespace) -> None:
+    from glm_tune.infilling import InfillingConfig
+    from glm_tune.pretrain import PretrainConfig, pretrain
+
+    values = {k: v for k, v in vars(namespace).items() if k != "config" and not k.startswith("__")}
+    sections = {}
+    for name, kind in (("infilling", InfillingConfig), ("trainer", TrainerOptions)):
+        names = {f.name for f in dataclasses.fields(kind)}
+        sections[name] = kind(**{k: values.pop(k) for k in list(values) if k in names})
+    print(f"model: {pretrain(PretrainConfig(**values, **sections))}")
+
+
+def train_tokenizer(
+    corpus: list[str],
+    output_dir: str,
+    vocab_size: int = 16000,
+    model_type: Literal["unigram", "bpe"] = "unigram",
+    character_coverage: float = 0.9995,
+    min_chars: int = 10,
+    seed: int = 1234,
+    threads: int = 1,
+) -> None:
+    """Train a SentencePiece tokenizer with GLM's command tokens on raw text.
+
+    The directory it writes (tokenizer.model, tokenizer_config.json, added_tokens.json) is what
+    `glm-tune pretrain --tokenizer DIR` builds a new model for: N text pieces, then
+    <|endoftext|>, [SEP], [CLS], [MASK], 2 unused, <|startofpiece|>, <|endofpiece|>, [sMASK], [gMASK].
+
+    Args:
+        corpus: corpus files or directories (.txt, .jsonl, .json, .tsv); training text only.
+        output_dir: where the tokenizer files are written.
+        vocab_size: text pieces (a small corpus may give fewer).
+        model_type: unigram (as GLM's Chinese tokenizer) or bpe.
+        character_coverage: share of characters the pieces cover; the rest become <unk>
+            (0.9995 suits Chinese, 1.0 small alphabets).
+        min_chars: documents shorter than this are left out.
+        seed: seeds SentencePiece's sampling of lines.
+        threads: training threads (1 is deterministic).
+    """
+    from glm_tune.corpus import read_documents
+    from glm_tune.tokenizer_training import train_tokenizer as train
+
+    documents = list(read_documents(corpus, min_chars=min_chars))
+    tokenizer = train(documents, output_dir, vocab_size=vocab_size, model_type=model_type,
+                      character_coverage=character_coverage, seed=seed, num_threads=threads)
+    print(f"{output_dir}: {len(tokenizer)} ids (text pieces, then 10 command tokens; a model needs "
+          f"{tokenizer.padded_vocab_size} embedding rows) "
+          f"from {len(documents)} documents")
 
 
 def _suite(namespace) -> None:
@@ -315,7 +389,7 @@ def _suite(namespace) -> None:
 
 _HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("test"), "predict": _predict,
              "models": _function_command(models), "tasks": _function_command(tasks), "fill": _function_command(fill),
-             "suite": _suite}
+             "suite": _suite, "pretrain": _pretrain, "train-tokenizer": _function_command(train_tokenizer)}
 
 
 _SWITCHES = {"--resume", "--overwrite", "--freeze_backbone", "--gradient_checkpointing", "--skip_bad_rows",

@@ -157,3 +157,22 @@ def test_resuming_mid_epoch_continues_with_the_next_batch(corpus_dir, tokenizer_
     resumed, _ = run(cfg)
     assert resumed.start_step == 20 and len(resumed.batches) == 14
     assert all(torch.equal(a, b) for a, b in zip(resumed.batches, straight.batches[20:]))
+
+
+def test_cli_train_tokenizer_pretrain_then_fit_the_new_model(corpus_dir, shared, tmp_path, capsys):
+    from glm_tune.cli import main
+
+    main(["train-tokenizer", "--corpus", f"[{corpus_dir}]", "--output-dir", str(tmp_path / "tok"),
+          "--vocab-size", "800", "--character-coverage", "0.98"])
+    assert "a model needs 896 embedding rows" in capsys.readouterr().out
+    main(["pretrain", "--corpus", f"[{corpus_dir}]", "--tokenizer", str(tmp_path / "tok"),
+          "--output-dir", str(tmp_path / "pre"), "--hidden-size", "32", "--num-layers", "1",
+          "--max-sequence-length", "64", "--seq-length", "64", "--max-steps", "4", "--max-epochs", "null",
+          "--accelerator", "cpu", "--progress-bar", "false", "--loggers", "[]", "--mixture", "[1,1,1]"])
+    model_dir = tmp_path / "pre" / "model"
+    assert f"model: {model_dir}" in capsys.readouterr().out
+    # The pretrained directory is a model like any other: fit takes it by path.
+    main(["fit", "--task", "sst2", "--model", str(model_dir), "--data-dir", str(shared / "data" / "sst2"),
+          "--train-limit", "16", "--eval-limit", "16", "--batch-size", "8", "--max-epochs", "1",
+          "--accelerator", "cpu", "--progress-bar", "false", "--output-dir", str(tmp_path / "fit")])
+    assert "accuracy" in capsys.readouterr().out

@@ -30,7 +30,7 @@ def config(corpus: str, tokenizer: str, output: str, steps: int, args) -> Pretra
         save_dtype="float16", resume=False,
         infilling=InfillingConfig(seq_length=256, mixture=(0.6, 0.2, 0.2)),
         trainer=TrainerOptions(max_epochs=None, max_steps=steps, precision=args.precision,
-                               val_check_interval=None if steps < 1000 else 1000, log_every_n_steps=50,
+                               log_every_n_steps=50,
                                progress_bar=False, gradient_clip_val=1.0),
     )
 
