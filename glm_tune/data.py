@@ -14,7 +14,6 @@ batches already trained in the epoch is saved with every checkpoint and skipped 
 from __future__ import annotations
 
 import json
-import math
 import random
 import sys
 from collections.abc import Iterator, Sequence
@@ -170,11 +169,11 @@ class ClozeBatchSampler(torch.utils.data.Sampler[list[int]]):
             order = [i for s in range(0, len(order), window)
                      for i in sorted(order[s:s + window], key=lambda i: -self.lengths[i])]
         batches = [order[i:i + size] for i in range(0, len(order), size)]
-        rng.shuffle(batches)
-        if self.world_size > 1 and len(batches[-1]) < size:
-            # Every process must take the same number of steps: a short final global batch
-            # would leave some process without rows, so it is dropped (as drop_last would).
+        if self.world_size > 1:
+            # Every process must take the same number of steps: a short global batch would
+            # leave some process with fewer rows or none, so it is dropped (as drop_last would).
             batches = [b for b in batches if len(b) == size]
+        rng.shuffle(batches)
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -185,7 +184,13 @@ class ClozeBatchSampler(torch.utils.data.Sampler[list[int]]):
                 yield mine
 
     def __len__(self) -> int:
-        return sum(1 for b in self.global_batches() if b[self.rank::self.world_size])
+        # Counted, not built: Lightning asks for the length several times per epoch, and
+        # building the order shuffles and sorts every row.
+        rows, size = len(self.lengths), self.batch_size * self.world_size
+        if self.shuffle and self.world_size > 1:
+            return rows // size  # a short final global batch is dropped
+        full, rest = divmod(rows, size)
+        return full + (1 if self.rank < rest else 0)
 
 
 class ClozeDataModule(pl.LightningDataModule):
@@ -220,7 +225,6 @@ class ClozeDataModule(pl.LightningDataModule):
             if task.kind == "classification" else None
         )
         self.splits: dict[str, SplitData] = {}
-        self._train_sampler: ClozeBatchSampler | None = None
         self._resume: dict[str, int] = {}
 
     # -- reading and encoding ----------------------------------------------------------------
@@ -350,12 +354,12 @@ class ClozeDataModule(pl.LightningDataModule):
 
     def _loader(self, split: SplitData, batch_size: int, shuffle: bool) -> DataLoader:
         sampler = self._sampler(split, batch_size, shuffle)
-        if shuffle:
-            self._train_sampler = sampler
-            if self._resume:
+        if shuffle and self._resume:
+            # A checkpoint from the end of an epoch resumes with the next one: nothing to skip.
+            if self._resume["batches"] < len(sampler):
                 sampler.set_epoch(self._resume["epoch"])
                 sampler.skip_batches = self._resume["batches"]
-                self._resume = {}
+            self._resume = {}
         return DataLoader(
             ExampleDataset(split.examples), batch_sampler=sampler, collate_fn=collate,
             num_workers=self.options.num_workers, persistent_workers=self.options.num_workers > 0,
@@ -376,11 +380,6 @@ class ClozeDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.split("predict"), self._eval_batch_size(), shuffle=False)
 
-    def steps_per_epoch(self) -> int:
-        split = self.split(self.options.train_split)
-        world = self.trainer.world_size if self.trainer else 1
-        return math.ceil(len(split.examples) / (self.options.batch_size * world))
-
     # -- checkpoint state: where in the epoch training stopped -------------------------------
     def state_dict(self) -> dict[str, int]:
         trainer = self.trainer
@@ -392,13 +391,8 @@ class ClozeDataModule(pl.LightningDataModule):
         return {"epoch": trainer.current_epoch, "batches": done}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        if not state:
-            return
-        split = self.split(self.options.train_split)
-        world = self.trainer.world_size if self.trainer else 1
-        per_epoch = math.ceil(len(split.examples) / (self.options.batch_size * world))
-        if state["batches"] < per_epoch:
-            self._resume = {"epoch": state["epoch"], "batches": state["batches"]}
+        # Applied when the training loader is made (it knows how many batches an epoch has).
+        self._resume = dict(state)
 
 
 def write_predictions(path: Path, rows: list[Row], predictions: list[dict[str, Any]]) -> None:

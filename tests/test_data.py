@@ -19,6 +19,10 @@ def test_two_processes_see_exactly_the_rows_of_one_process_per_step():
     single = list(ClozeBatchSampler(lengths, 8, shuffle=True, seed=3))
     ranks = [list(ClozeBatchSampler(lengths, 4, shuffle=True, seed=3, rank=r, world_size=2)) for r in range(2)]
     assert len(ranks[0]) == len(ranks[1]) == len(single)
+    for sampler in [ClozeBatchSampler(_lengths(n), b, shuffle=shuffle, rank=r, world_size=w)
+                    for n in (96, 103, 5) for b in (4, 8) for shuffle in (True, False)
+                    for w in (1, 2, 3) for r in range(w)]:
+        assert len(sampler) == len(list(sampler))
     for step, batch in enumerate(single):
         assert sorted(ranks[0][step] + ranks[1][step]) == sorted(batch)
 
