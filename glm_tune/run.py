@@ -128,8 +128,8 @@ def _load_backbone(config: FitConfig):
     if config.training.dropout is not None:
         p = config.training.dropout
         overrides = dict(embedding_dropout_prob=p, attention_dropout_prob=p, output_dropout_prob=p)
-    model = load_model(config.model, **overrides)
     directory = resolve(config.model)
+    model = load_model(directory, **overrides)
     tokenizer_dir = config.tokenizer or directory
     try:
         tokenizer = load_tokenizer(tokenizer_dir)
@@ -187,8 +187,7 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     best = checkpoint_dir(out) / f"{BEST}.ckpt"
     if best.is_file():
         load_checkpoint_weights(module, best)
-    evaluation = build_trainer(dataclasses.replace(config.trainer, loggers=[]), out, enable_checkpointing=False,
-                               distributed_sampler=False)
+    evaluation = _evaluation_trainer(config, out)
     metrics = _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
     if config.data.test_split:
         metrics.update(_as_floats(evaluation.test(module, datamodule=data, verbose=False)))
@@ -201,12 +200,7 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
 
 def evaluate(config: FitConfig, stage: str = "validate", checkpoint: str | None = None) -> RunResult:
     """``validate`` or ``test`` a model directory (or a Lightning checkpoint of a run) on a split."""
-    task, verbalizer, config = _task_for_model(config)
-    pl.seed_everything(config.seed, verbose=False)
-    module, data = _build(config, task, verbalizer=verbalizer)
-    _load_prompt(module, config.model)
-    trainer = build_trainer(dataclasses.replace(config.trainer, loggers=[]), _output_dir(config),
-                            enable_checkpointing=False, distributed_sampler=False)
+    module, data, trainer = _saved_model_run(config)
     if checkpoint:
         load_checkpoint_weights(module, Path(checkpoint))
     run = trainer.validate if stage == "validate" else trainer.test
@@ -220,12 +214,7 @@ def predict(config: FitConfig, input_file: str | Path, output_file: str | Path |
     The model directory's ``glm_tune.json`` supplies the task, pattern and label words. Writes
     JSONL: each input row plus ``prediction`` and, for cloze tasks, ``scores``.
     """
-    task, verbalizer, config = _task_for_model(config)
-    pl.seed_everything(config.seed, verbose=False)
-    module, data = _build(config, task, verbalizer=verbalizer, predict_file=input_file)
-    _load_prompt(module, config.model)
-    trainer = build_trainer(dataclasses.replace(config.trainer, loggers=[]), _output_dir(config),
-                            enable_checkpointing=False, distributed_sampler=False)
+    module, data, trainer = _saved_model_run(config, predict_file=input_file)
     batches = trainer.predict(module, datamodule=data)
     predictions = [p for batch in batches for p in batch]
     path = Path(output_file) if output_file else Path(input_file).with_suffix(".predictions.jsonl")
@@ -233,9 +222,29 @@ def predict(config: FitConfig, input_file: str | Path, output_file: str | Path |
     return RunResult({}, predictions=path)
 
 
+def _evaluation_trainer(config: FitConfig, out: Path) -> pl.Trainer:
+    """A Trainer that only evaluates: no checkpoints, no loggers, rows sharded by ClozeBatchSampler."""
+    return build_trainer(dataclasses.replace(config.trainer, loggers=[]), out, enable_checkpointing=False,
+                         distributed_sampler=False)
+
+
+def _saved_model_run(config: FitConfig, predict_file: str | Path | None = None):
+    """Module, data and evaluation trainer for a model directory, set up as its record says."""
+    task, verbalizer, config = _task_for_model(config)
+    pl.seed_everything(config.seed, verbose=False)
+    module, data = _build(config, task, verbalizer=verbalizer, predict_file=predict_file)
+    _load_prompt(module, config.model)
+    return module, data, _evaluation_trainer(config, _output_dir(config))
+
+
 def _task_for_model(config: FitConfig) -> tuple[Task, Verbalizer | None, FitConfig]:
-    """The task, label words and pattern a finetuned model directory records (else the config's)."""
-    record_path = resolve(config.model) / RUN_RECORD
+    """The task, label words and pattern a finetuned model directory records (else the config's).
+
+    The returned config names the resolved directory, so a hub model is looked up only once.
+    """
+    directory = resolve(config.model)
+    config = dataclasses.replace(config, model=str(directory))
+    record_path = directory / RUN_RECORD
     if not record_path.is_file():
         if not config.task:
             raise ValueError(f"{config.model} has no {RUN_RECORD} (not a glm-tune finetuned model): pass --task")
