@@ -7,6 +7,7 @@ Each subcommand is a plain function whose signature and docstring become its opt
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import sys
 import warnings
@@ -392,13 +393,22 @@ _HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("
              "suite": _suite, "pretrain": _pretrain, "train-tokenizer": _function_command(train_tokenizer)}
 
 
-_SWITCHES = {"--resume", "--overwrite", "--freeze_backbone", "--gradient_checkpointing", "--skip_bad_rows",
-             "--group_by_length", "--progress_bar", "--include_eop"}
+def _switches() -> set[str]:
+    """Every bool option, read off the option dataclasses and functions, so a new one is a
+    switch too (types are strings under ``from __future__ import annotations``)."""
+    from glm_tune.infilling import InfillingConfig
+    from glm_tune.pretrain import PretrainConfig
+
+    kinds = (FitConfig, DataOptions, TrainingOptions, TrainerOptions, PretrainConfig, InfillingConfig)
+    names = {f.name for kind in kinds for f in dataclasses.fields(kind) if f.type in (bool, "bool")}
+    names |= {n for n, p in inspect.signature(fill).parameters.items() if p.annotation in (bool, "bool")}
+    return {f"--{name}" for name in names}
 
 
 def _normalise(argv: list[str]) -> list[str]:
     """Accept --max-epochs as well as --max_epochs and a bare --resume for --resume true;
     `fill "text"` passes the text as --text."""
+    switches = _switches()
     out = []
     for number, arg in enumerate(argv):
         if arg.startswith("--") and "-" in arg[2:].split("=")[0]:
@@ -406,7 +416,7 @@ def _normalise(argv: list[str]) -> list[str]:
             arg = "--" + name.replace("-", "_") + sep + value
         out.append(arg)
         following = argv[number + 1] if number + 1 < len(argv) else "--"
-        if arg in _SWITCHES and following.startswith("--"):
+        if arg in switches and following.startswith("--"):
             out.append("true")
     if len(out) > 1 and out[0] == "fill" and not out[1].startswith("-"):
         out.insert(1, "--text")
