@@ -74,6 +74,9 @@ class Task:
     """Field that groups rows for per-group metrics (MultiRC's question id for EM)."""
     generation: GenerationConfig | None = None
     """Decoding defaults (generation tasks; GLM-NOTES part 2 section 4)."""
+    unlabelled_splits: tuple[str, ...] = ("test",)
+    """Splits whose rows may lack a label (benchmark test files, rows to predict for a
+    leaderboard); a row that has one is still checked."""
     default_pattern_id: int = 0
     max_length: int = 256
     hub_dataset: tuple[str, ...] | None = None
@@ -121,7 +124,8 @@ class Task:
             expected = ", ".join(self.files.values())
             raise DataError(f"{path} not found: task {self.name} reads {expected} from --data-dir {data_dir}")
         check = self._label_check() if self.kind == "classification" else None
-        required = (*self.fields, self.label_field) if self.kind == "classification" else self.fields
+        labelled = self.kind == "classification" and split not in self.unlabelled_splits
+        required = (*self.fields, self.label_field) if labelled else self.fields
         if self.raw_fields is None:
             rows, report = read_rows(path, self.file_format, required, check=check, skip_bad_rows=skip_bad_rows)
             rows = self._expand(rows, split, seed)
@@ -138,7 +142,7 @@ class Task:
     def _expand(self, rows: list[Row], split: str, seed: int) -> list[Row]:
         if self.kind == "classification":
             for row in rows:
-                if self.label_field in row:
+                if row.get(self.label_field) is not None:
                     row[self.label_field] = str(row[self.label_field])
         return self.expand(rows, split, random.Random(seed)) if self.expand else rows
 
@@ -146,6 +150,8 @@ class Task:
         labels = set(self.label_words().labels)
 
         def check(row: Row) -> str | None:
+            if row.get(self.label_field) in (None, ""):
+                return None  # allowed only in unlabelled splits: elsewhere the field is required
             label = str(row[self.label_field])
             if label not in labels and label not in self.ignore_labels:
                 return f"field {self.label_field!r}: label {label!r} is not one of the verbalizer's {sorted(labels)}"
@@ -198,6 +204,10 @@ def get_task(name: str) -> Task:
     """A built-in or entry-point task by name, or ``path/to/file.py:NAME`` for a user's own."""
     if ".py:" in name:
         return _task_from_file(name)
+    from glm_tune.task_file import is_task_file, load_task_file
+
+    if is_task_file(name):
+        return load_task_file(name)
     tasks = all_tasks()
     if name in tasks:
         return tasks[name]
