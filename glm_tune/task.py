@@ -93,7 +93,15 @@ class Task:
         """The task's metrics as a torchmetrics ``MetricCollection`` (``num_classes=`` etc. here)."""
         from glm_tune.metrics import build_metrics
 
-        return build_metrics(self.metrics, **{**self.metric_options, **options})
+        options = {**self.metric_options, **options}
+        if "num_classes" in options:
+            try:
+                return build_metrics(self.metrics, **options)
+            except TypeError:
+                # Every classification task is offered its class count; binary metrics over the
+                # positive class (MultiRC's f1a, multirc_em) take none.
+                del options["num_classes"]
+        return build_metrics(self.metrics, **options)
 
     def gold_texts(self, row: Row) -> list[str]:
         if self.references is not None:
