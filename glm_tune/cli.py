@@ -173,7 +173,8 @@ def _run_parser(description: str, fields: tuple[str, ...], sections: tuple[str, 
         # A model directory written by fit records its task.
         skip.add("task")
         parser.add_argument("--task", type=str | None, default=None,
-                            help="Task name or path/to/file.py:NAME (default: the one the model was finetuned on).")
+                            help="Task name, path/to/task.yaml or path/to/file.py:NAME (default: the one the model was "
+                                 "finetuned on).")
     parser.add_class_arguments(FitConfig, nested_key=None, skip=skip)
     for section in sections:
         parser.add_class_arguments(_SECTIONS[section], nested_key=None)

@@ -7,7 +7,10 @@
 
 An output directory holds ``fit_config.json`` (the run's settings), ``checkpoints/`` (``last.ckpt``
 for --resume, ``best.ckpt`` by the task's first metric), ``logs/metrics.csv``, ``metrics.json``
-and ``model/``, the finetuned model that ``predict --model runs/sst2/model`` uses on its own.
+and ``model/``, the finetuned model that ``predict --model runs/sst2/model`` uses on its own. After
+a LoRA run ``model/`` holds the adapter over the base model (peft's ``adapter_model.safetensors``
++ ``adapter_config.json``), or with ``--merge_lora`` the merged weights, the adapter then in
+``adapter/``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """A task: its data files, cloze patterns, label words and metrics, found by name.
 
 Built-in tasks live in ``tasks/`` (installed as ``glm_tune.tasks``) and register themselves.
-A user's own task is a :class:`Task` in a Python file, named as ``path/to/file.py:NAME`` (the
-file is imported: it is the user's own code), or published by a package under the entry-point
-group ``glm_tune.tasks``.
+A user's own task is a YAML or JSON task file (``path/to/task.yaml``, no code; see
+:mod:`glm_tune.task_file`), a :class:`Task` in a Python file, named as ``path/to/file.py:NAME``
+(the file is imported: it is the user's own code), or published by a package under the
+entry-point group ``glm_tune.tasks``.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def all_tasks() -> dict[str, Task]:
 
 
 def get_task(name: str) -> Task:
-    """A built-in or entry-point task by name, or ``path/to/file.py:NAME`` for a user's own."""
+    """A built-in or entry-point task by name, ``path/to/task.yaml`` or ``path/to/file.py:NAME``."""
     if ".py:" in name:
         return _task_from_file(name)
     from glm_tune.task_file import is_task_file, load_task_file

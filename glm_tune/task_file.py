@@ -101,15 +101,15 @@ def resolve_task(name: str | None, options: TaskOptions | None = None) -> Task:
     defined by the options alone (named ``name``, or ``custom``); else a built-in, entry-point
     or ``file.py:NAME`` task.
     """
-    from glm_tune.task import get_task
+    from glm_tune.task import all_tasks, get_task
 
     given = options.given() if options is not None else {}
     if name and is_task_file(name):
         return load_task_file(name, given)
     if given:
-        if name and ".py:" in name:
+        if name and (".py:" in name or name in all_tasks()):
             raise TaskFileError(f"--{_option(next(iter(given)))} defines a task of your own, but --task {name} "
-                                "is a Python task; leave out one of them")
+                                "is a task defined in Python; give yours another name, or leave out the task options")
         return task_from_definition({"name": name or "custom", **given}, source=None, base_dir=Path.cwd())
     if not name:
         raise TaskFileError("no task: pass --task NAME (see `glm-tune tasks`), --task path/to/task.yaml, or "

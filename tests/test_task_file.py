@@ -165,6 +165,8 @@ def test_data_errors_name_file_line_and_field(reviews):
 def test_command_line_errors_name_the_option():
     with pytest.raises(TaskFileError, match=r"--label_words: missing: a classification task needs label_words"):
         resolve_task(None, TaskOptions(template="{text} [MASK]", train_file="t.csv"))
+    with pytest.raises(TaskFileError, match=r"--template defines a task of your own, but --task sst2 is a task defined in Python"):
+        resolve_task("sst2", TaskOptions(template="{text} [MASK]"))
     with pytest.raises(TaskFileError, match=r"--train_file: t\.txt: cannot read '\.txt'"):
         resolve_task(None, TaskOptions(template="{text} [MASK]", label_words={"a": "x"}, train_file="t.txt"))
 
