@@ -473,9 +473,4 @@ RECORD = _superglue_task(
 )
 
 
-def record_prediction(row: Row, index: int) -> str:
-    """The entity string a predicted candidate index stands for (for the em/f1 metrics)."""
-    return row["entities"][index]
-
-
-__all__: list[Any] = ["RTE", "CB", "BOOLQ", "WIC", "COPA", "WSC", "MULTIRC", "RECORD", "copa_choice", "record_prediction"]
+__all__: list[Any] = ["RTE", "CB", "BOOLQ", "WIC", "COPA", "WSC", "MULTIRC", "RECORD", "copa_choice"]
