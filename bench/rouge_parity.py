@@ -99,7 +99,9 @@ def words(shared: Path) -> set[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--revision", default="15651f1", help="a git revision that has glm_tune/metrics.py")
+    # the last commit with the hand-written glm_tune/metrics.py
+    parser.add_argument("--revision", default="15651f12155f200e46ce2f134c2f83c6330cbd5a",
+                        help="a git revision that has glm_tune/metrics.py")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     args = parser.parse_args()
     old = load_old(args.revision)
