@@ -33,8 +33,8 @@ from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapt
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
 from glm_tune.module import ClozeModule, TrainingOptions
 from glm_tune.prompt import free_embedding_row
-from glm_tune.task import Task
-from glm_tune.task_file import TaskOptions, resolve_task, task_from_record, task_record
+from glm_tune.task import Task, resolve_task
+from glm_tune.task_file import TaskOptions, task_from_record, task_record
 from glm_tune.tokenizer import load_tokenizer
 from glm_tune.trainer import BEST, TrainerOptions, build_trainer, checkpoint_dir, last_checkpoint
 from glm_tune.verbalizer import Verbalizer

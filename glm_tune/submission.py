@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from glm_tune.readers import DataError, Row
-from glm_tune.task import Task
+from glm_tune.task_definition import Task
 
 SUPERGLUE_FILES = {"boolq": "BoolQ.jsonl", "cb": "CB.jsonl", "copa": "COPA.jsonl", "multirc": "MultiRC.jsonl",
                    "record": "ReCoRD.jsonl", "rte": "RTE.jsonl", "wic": "WiC.jsonl", "wsc": "WSC.jsonl"}

@@ -14,7 +14,8 @@ names the column holding the candidate list (``candidates: options``) and the on
 right candidate, by index or by text (``answer: answer``). Data files are read by extension
 (``.csv``, ``.tsv``, ``.jsonl``, ``.json``) relative to the task file's folder, or to
 ``--data-dir`` when given. ``--template``, ``--label-words``, ``--train-file``, ...
-(:class:`TaskOptions`) define the same task on the command line, or replace a file's fields.
+(:class:`TaskOptions`, resolved by :func:`glm_tune.task.resolve_task`) define the same task on
+the command line, or replace a file's fields.
 
 Every problem is a :class:`TaskFileError` naming the file (or option) and the field. A model
 finetuned on such a task records the definition itself (:func:`task_from_record`), so
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from glm_tune.readers import EXTENSIONS, DataError, Row, format_for
-from glm_tune.task import Task
+from glm_tune.task_definition import Task
 from glm_tune.template import Patterns, Template, TemplateError
 from glm_tune.verbalizer import Verbalizer, VerbalizerError
 
@@ -92,29 +93,6 @@ class TaskOptions:
 
 def is_task_file(name: str) -> bool:
     return Path(name).suffix.lower() in TASK_FILE_SUFFIXES
-
-
-def resolve_task(name: str | None, options: TaskOptions | None = None) -> Task:
-    """The task ``--task`` and the task options describe.
-
-    A task file (``.yaml``/``.yml``/``.json``), with the options replacing its fields; a task
-    defined by the options alone (named ``name``, or ``custom``); else a built-in, entry-point
-    or ``file.py:NAME`` task.
-    """
-    from glm_tune.task import all_tasks, get_task
-
-    given = options.given() if options is not None else {}
-    if name and is_task_file(name):
-        return load_task_file(name, given)
-    if given:
-        if name and (".py:" in name or name in all_tasks()):
-            raise TaskFileError(f"--{_option(next(iter(given)))} defines a task of your own, but --task {name} "
-                                "is a task defined in Python; give yours another name, or leave out the task options")
-        return task_from_definition({"name": name or "custom", **given}, source=None, base_dir=Path.cwd())
-    if not name:
-        raise TaskFileError("no task: pass --task NAME (see `glm-tune tasks`), --task path/to/task.yaml, or "
-                            "--template with --label_words and --train_file")
-    return get_task(name)
 
 
 def load_task_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Task:

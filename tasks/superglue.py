@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 from glm_tune.readers import Row
-from glm_tune.task import Task, register_task
+from glm_tune.task_definition import Task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
 
@@ -35,7 +35,7 @@ _FILES_NOTE = (
 
 
 def _superglue_task(name: str, kind: str, **kwargs: Any) -> Task:
-    """Register a SuperGLUE task: English, the SuperGLUE files, label words in verbalizers/NAME.json."""
+    """A SuperGLUE task: English, the SuperGLUE files, label words in verbalizers/NAME.json."""
     defaults: dict[str, Any] = dict(
         language="en",
         files=SUPERGLUE_FILES,
@@ -45,7 +45,7 @@ def _superglue_task(name: str, kind: str, **kwargs: Any) -> Task:
     if kind == "classification":
         defaults["verbalizer"] = partial(Verbalizer.from_file, name)
     defaults.update(kwargs)
-    return register_task(Task(name=name, kind=kind, **defaults))
+    return Task(name=name, kind=kind, **defaults)
 
 
 def _hub_label_names(names: tuple[str, ...]):
@@ -475,9 +475,4 @@ RECORD = _superglue_task(
 )
 
 
-def record_prediction(row: Row, index: int) -> str:
-    """The entity string a predicted candidate index stands for (for the em/f1 metrics)."""
-    return row["entities"][index]
-
-
-__all__: list[Any] = ["RTE", "CB", "BOOLQ", "WIC", "COPA", "WSC", "MULTIRC", "RECORD", "copa_choice", "record_prediction"]
+__all__: list[Any] = ["RTE", "CB", "BOOLQ", "WIC", "COPA", "WSC", "MULTIRC", "RECORD", "copa_choice"]

@@ -10,7 +10,8 @@ from glm_tune.cli import main
 from glm_tune.data import DataOptions
 from glm_tune.readers import DataError, read_rows
 from glm_tune.run import FitConfig, evaluate, fit, predict
-from glm_tune.task_file import TaskFileError, TaskOptions, load_task_file, resolve_task
+from glm_tune.task import resolve_task
+from glm_tune.task_file import TaskFileError, TaskOptions, load_task_file
 from glm_tune.trainer import TrainerOptions
 
 REVIEWS = """\
