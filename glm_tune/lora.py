@@ -81,7 +81,8 @@ def read_adapter_config(directory: str | Path) -> dict:
     if values.get("peft_type") != "LORA":
         raise CheckpointError(f"{path}: a {values.get('peft_type')} adapter; glm-tune loads LoRA adapters")
     targets = values.get("target_modules") or list(DEFAULT_TARGETS)
-    return {"rank": int(values["r"]), "alpha": float(values["lora_alpha"]), "dropout": float(values.get("lora_dropout", 0.0)),
+    return {"rank": int(values["r"]), "alpha": float(values["lora_alpha"]),
+            "dropout": float(values.get("lora_dropout", 0.0)),
             "targets": sorted(targets) if isinstance(targets, (list, set)) else [targets],
             "base_model": values.get("base_model_name_or_path")}
 
@@ -98,7 +99,8 @@ def load_adapter(model: GLMModel, directory: str | Path) -> None:
     result = set_peft_model_state_dict(model, state, adapter_name=ADAPTER)
     missing = [k for k in result.missing_keys if "lora_" in k]
     if missing or result.unexpected_keys:
-        raise CheckpointError(f"{path} does not fit the model: missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}")
+        raise CheckpointError(f"{path} does not fit the model: missing {missing[:3]}, "
+                              f"unexpected {result.unexpected_keys[:3]}")
 
 
 def merged_model(model: GLMModel) -> GLMModel:

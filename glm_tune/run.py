@@ -207,7 +207,9 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     if best.is_file():
         load_checkpoint_weights(module, best)
     evaluation = _evaluation_trainer(config, out)
-    metrics = {} if config.trainer.no_validation else _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
+    metrics = {}
+    if not config.trainer.no_validation:
+        metrics = _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
     if config.data.test_split:
         metrics.update(_as_floats(evaluation.test(module, datamodule=data, verbose=False)))
     model_dir = out / "model"
@@ -317,6 +319,12 @@ def load_checkpoint_weights(module: ClozeModule, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     except Exception as error:  # a truncated file, a pickle with code, a non-checkpoint
         raise CheckpointError(f"{path} is not a readable glm-tune checkpoint ({type(error).__name__}: {error})") from None
+    lora, ours = (any(".lora_" in key for key in keys) for keys in (state, module.state_dict()))
+    if lora and not ours:
+        raise CheckpointError(f"{path} holds LoRA adapters but the model given has none: evaluate it with --model "
+                              f"OUTPUT_DIR/{ADAPTER_DIR} (after --merge_lora) or OUTPUT_DIR/model")
+    if ours and not lora:
+        raise CheckpointError(f"{path} holds no LoRA adapters but the model given is an adapter: pass its base model")
     module.load_state_dict(state)
 
 

@@ -225,7 +225,8 @@ def task_record(task: Task) -> dict[str, Any]:
     """What ``glm_tune.json`` keeps of a task defined by a file or options (empty for other tasks)."""
     if not isinstance(task, FileTask):
         return {}
-    return {"task_definition": task.extra["definition"], "task_source": task.source if task.source != "the command line" else None,
+    source = task.source if task.source != "the command line" else None
+    return {"task_definition": task.extra["definition"], "task_source": source,
             "task_base_dir": str(task.base_dir) if task.base_dir else None}
 
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from glm_tune.checkpoint import load_model
+from glm_tune.checkpoint import CheckpointError, load_model
 from glm_tune.data import DataOptions
 from glm_tune.lora import add_lora
 from glm_tune.module import TrainingOptions
-from glm_tune.run import FitConfig, fit, predict
+from glm_tune.run import FitConfig, evaluate, fit, predict
 from glm_tune.trainer import TrainerOptions
 
 
@@ -72,6 +72,14 @@ def test_lora_trains_only_the_adapters_and_merged_weights_predict_the_same(share
     for a, m in zip(from_adapter, from_merged):
         for label in a["scores"]:
             assert a["scores"][label] == pytest.approx(m["scores"][label], abs=1e-4)
+    # best.ckpt holds the adapters: it evaluates over the adapter directory, not the merged model.
+    best = str(run / "checkpoints" / "best.ckpt")
+    data = DataOptions(data_dir=str(shared / "data" / "sst2"), eval_limit=24)
+    with pytest.raises(CheckpointError, match="holds LoRA adapters but the model given has none"):
+        evaluate(FitConfig(model=str(result.model_dir), data=data), "validate", best)
+    again = evaluate(FitConfig(model=str(adapter), trainer=TrainerOptions(progress_bar=False), data=data),
+                     "validate", best)
+    assert again.metrics["val/accuracy"] == result.metrics["val/accuracy"]
     # And they are the finetuned model's, not the base model's.
     assert any(p["scores"] != q["scores"] for p, q in
                zip(from_merged, _predictions(shared / "golden" / "glm-ref-zh", rows, tmp_path / "b.jsonl", task="sst2",

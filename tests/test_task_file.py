@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from glm_tune.cli import main
 from glm_tune.data import DataOptions
@@ -172,11 +173,16 @@ def test_command_line_errors_name_the_option():
         resolve_task(None, TaskOptions(template="{text} [MASK]", label_words={"a": "x"}, train_file="t.txt"))
 
 
-def test_monitor_must_be_a_metric_of_the_task(shared, reviews, tmp_path):
+def test_monitor_picks_the_metric_of_best_ckpt(shared, reviews, tmp_path):
     config = _config(shared, tmp_path / "m", task=str(reviews / "reviews.yaml"))
     config.trainer.monitor = "f1_macro"
     with pytest.raises(ValueError, match="--monitor f1_macro: task reviews has no such metric; it has accuracy"):
         fit(config)
+    (reviews / "reviews.yaml").write_text(REVIEWS.replace("[accuracy]", "[accuracy, f1_macro]"), encoding="utf-8")
+    result = fit(config)
+    assert set(result.metrics) == {"val/accuracy", "val/f1_macro"}
+    callbacks = torch.load(tmp_path / "m" / "checkpoints" / "best.ckpt", weights_only=True)["callbacks"]
+    assert any("'monitor': 'val/f1_macro'" in key for key in callbacks)
 
 
 def test_no_validation_needs_no_validation_file(shared, reviews, tmp_path):
