@@ -144,3 +144,21 @@ def test_predict_writes_the_submission_end_to_end(shared, tmp_path, capsys):
 def test_a_task_without_a_leaderboard_file_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--format superglue: task sst2 has no superglue leaderboard file"):
         write_submission(get_task("sst2"), [], [], "superglue", tmp_path)
+
+
+def test_cmrc2018_file_maps_question_ids_to_answers(shared, tmp_path):
+    task = get_task("cmrc2018")
+    squad = json.loads((shared / "data" / "cmrc2018" / "cmrc2018_trial.json").read_text(encoding="utf-8"))
+    for article in squad["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                qa.pop("answers", None)
+    squad["data"] = squad["data"][:3]
+    (tmp_path / "test.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    rows = task.load_split("test", tmp_path)[0].to_list()
+    predictions = [{"index": i, "prediction": row["context"][:4]} for i, row in enumerate(rows)]
+    path = write_submission(task, rows, predictions, "clue", tmp_path / "out")
+    assert path.name == "cmrc2018_predict.json"
+    answers = json.loads(path.read_text(encoding="utf-8"))
+    ids = [qa["id"] for article in squad["data"] for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    assert list(answers) == ids and all(isinstance(a, str) and a for a in answers.values())
