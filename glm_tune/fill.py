@@ -100,7 +100,7 @@ def fill_text(model: GLMModel, tokenizer, text: str, config: GenerationConfig | 
     positions = [i for i, t in enumerate(ids) if t in blank_ids]
     span_ids = fill_blanks_in_turn(
         model, ids, positions, sop_id=tokenizer.sop_token_id, eop_id=tokenizer.eop_token_id,
-        pad_id=tokenizer.pad_token_id, config=config,
+        pad_id=tokenizer.pad_token_id, config=config, eos_id=tokenizer.eos_token_id,
     )
     spans = [tokenizer.decode(s) for s in span_ids]
     pieces = _BLANK_RE.split(text)
