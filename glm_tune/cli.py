@@ -44,6 +44,9 @@ def models() -> None:
     notes = [f"  {spec.name}: {spec.notes}" for spec in MODELS if spec.notes]
     if notes:
         print("\nnotes:\n" + "\n".join(notes))
+    print("\nactivation: hub-layout checkpoints (these names) load with exact erf GELU, as the Hugging Face port "
+          "computes it;\nTHUDM, FlagAI and PaddleNLP checkpoints load with tanh GELU, as their code trained them "
+          "(--activation overrides).")
 
 
 def tasks() -> None:

@@ -153,3 +153,4 @@ def test_models_command_lists_names_and_sizes(capsys):
     out = capsys.readouterr().out
     assert "glm-large-chinese" in out and "glm-large-ch" in out and "THUDM/glm-10b" in out
     assert "356M" in out and "chinese-sp" in out
+    assert "exact erf GELU" in out and "tanh GELU" in out
