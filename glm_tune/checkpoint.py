@@ -194,21 +194,15 @@ def read_checkpoint(name_or_path: str | os.PathLike[str], cache_dir: str | None 
     if (files[0].parent / CONFIG_FILE).is_file() and files[0].parent != top:
         config = _read_config(files[0].parent / CONFIG_FILE)
     shards = [_read_file(file) for file in files]
+    backbones = [_backbone(weights) for weights, _ in shards]
     if layout in ("thudm", "flagai") and len(files) > 1:
-        states = [_backbone(s)[0] for s, _ in shards]
-        ignored = _backbone(shards[0][0])[1]
-        state = merge_model_parallel(states, files)
-        prefixes: set[str] = set()
-        for s, _ in shards:
-            prefixes |= _prefixes(s)
+        state = merge_model_parallel([backbone for backbone, _ in backbones], files)
+        ignored = backbones[0][1]
     else:
-        state, ignored, prefixes = {}, [], set()
-        for s, _ in shards:
-            backbone, others = _backbone(s)
-            state.update(backbone)
-            ignored.extend(others)
-            prefixes |= _prefixes(s)
-    wrappers = {w for _, w in shards for w in w}
+        state = {key: value for backbone, _ in backbones for key, value in backbone.items()}
+        ignored = [key for _, others in backbones for key in others]
+    prefixes = set().union(*(_prefixes(weights) for weights, _ in shards))
+    wrappers = set().union(*(keys for _, keys in shards))
     origin = _origin(layout, prefixes, wrappers, config, state)
     return Checkpoint(state, config, origin, path, ignored)
 
@@ -314,14 +308,20 @@ def _torch_load(file: Path) -> Any:
         try:
             return torch.load(file, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
+            # torch's own message goes on to suggest loading without the restriction; only the
+            # reason is passed on.
             found = _UNSUPPORTED_GLOBAL.search(str(error))
-            if not found:
+            reason = re.search(r"WeightsUnpickler error: ([^\n]*)", str(error))
+            if found:
+                what = f"it refers to {found.group(1)}, which is not plain data"
+            elif reason:
+                what = reason.group(1).strip()
+            else:
                 raise
             raise CheckpointError(
-                f"{file}: refused to read it: it refers to {found.group(1)}, which is not plain data. "
-                "glm-tune reads tensors, numbers, strings, lists, dicts, tuples and numpy arrays only, and "
-                "never runs code from a checkpoint; save the weights alone (model.state_dict()) with "
-                "safetensors or torch.save where the file came from"
+                f"{file}: refused to read it: {what}. glm-tune reads tensors, numbers, strings, lists, dicts, "
+                "tuples and numpy arrays only, and never runs code from a checkpoint; save the weights alone "
+                "(model.state_dict()) with safetensors or torch.save where the file came from"
             ) from None
 
 
@@ -375,6 +375,11 @@ def _prefixes(state: dict[str, Any]) -> set[str]:
 
 
 def _backbone(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Backbone weights under bare keys, and the other keys (a task head's), set aside.
+
+    The hub heads prefix every key with ``glm.``, THUDM's converter saves them bare and FlagAI
+    adds ``model.`` and/or ``module.``.
+    """
     backbone: dict[str, torch.Tensor] = {}
     others: list[str] = []
     for key, value in state.items():
@@ -384,15 +389,6 @@ def _backbone(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[str]
         else:
             others.append(key)
     return backbone, others
-
-
-def normalize_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Strip the ``glm.`` / ``model.`` / ``module.`` prefixes; return backbone keys and the rest.
-
-    The hub heads prefix every key with ``glm.``, THUDM's converter saves them bare and FlagAI
-    adds ``model.`` and/or ``module.``; a classification head's own keys are set aside.
-    """
-    return _backbone(state)
 
 
 def _origin(layout: str, prefixes: set[str], wrappers: set[str], config: dict[str, Any] | None,

@@ -318,7 +318,7 @@ def build_parser():
     predict_parser = _run_parser(
         "Predict rows of a JSONL (or TSV) file with a model finetuned by fit; writes each row with its "
         "prediction and scores as JSONL.",
-        ("task", "model", "tokenizer", "pattern_id", "seed"), ("data", "trainer"),
+        ("task", "model", "tokenizer", "model_config", "activation", "pattern_id", "seed"), ("data", "trainer"),
     )
     predict_parser.add_argument("--input", type=str, required=True, help="rows to predict (JSONL or TSV with header)")
     predict_parser.add_argument("--output", type=str | None, default=None,

@@ -292,3 +292,28 @@ def test_convert_writes_the_hub_layout_with_the_activation(golden_state, config_
     converted = load_model(tmp_path / "hub")
     assert converted.config.activation == "gelu_tanh"
     assert_same_logits(converted, tanh_reference, probe)
+
+
+@pytest.mark.parametrize("command", ["fit", "validate", "test", "predict", "fill", "pretrain", "convert"])
+def test_every_command_takes_model_config_and_activation(command, capsys):
+    from glm_tune.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "--model_config" in out and "--activation" in out
+
+
+def test_fill_a_thudm_checkpoint_from_the_cli(golden_state, config_file, tokenizers_dir, tmp_path, capsys):
+    from glm_tune.cli import main
+
+    torch.save(training_dict(golden_state), tmp_path / "mp_rank_00_model_states.pt")
+    common = ["--model", str(tmp_path), "--model-config", str(config_file), "--tokenizer",
+              str(tokenizers_dir / "glm-chinese"), "--max-new-tokens", "3"]
+    main(["fill", "北京[MASK]是中国的首都。", *common])
+    tanh = capsys.readouterr().out
+    main(["fill", "北京[MASK]是中国的首都。", *common, "--activation", "gelu"])
+    assert tanh.startswith("北京") and capsys.readouterr().out.startswith("北京")
+    with pytest.raises(SystemExit):
+        main(["fill", "北京[MASK]", "--model", str(tmp_path), "--tokenizer", str(tokenizers_dir / "glm-chinese")])
+    assert "--model_config" in capsys.readouterr().err
