@@ -3,7 +3,7 @@
 ``pretrain(config)`` reads raw text (:mod:`glm_tune.corpus`), tokenizes and packs it, trains on
 GLM's objective (:mod:`glm_tune.infilling`) with the Lightning trainer that finetuning uses
 (:func:`glm_tune.trainer.build_trainer`), and saves ``output_dir/model`` in the hub layout with
-the tokenizer, ready for :func:`glm_tune.checkpoint.load_model` and
+the tokenizer, ready for :func:`glm_tune.model.load_model` and
 :func:`glm_tune.tokenizer.load_tokenizer`.
 
 Only torch, lightning, numpy, sentencepiece and safetensors are needed here (no ``datasets``,

@@ -154,3 +154,17 @@ def test_models_command_lists_names_and_sizes(capsys):
     assert "glm-large-chinese" in out and "glm-large-ch" in out and "THUDM/glm-10b" in out
     assert "356M" in out and "chinese-sp" in out
     assert "exact erf GELU" in out and "tanh GELU" in out
+
+
+def test_checkpoint_module_never_imports_the_model():
+    # model.py -> checkpoint.py is the only direction (counting imports inside functions):
+    # checkpoint.py deals in files, state dicts and config dicts.
+    import ast
+    from pathlib import Path
+
+    import glm_tune.checkpoint
+
+    tree = ast.parse(Path(glm_tune.checkpoint.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.startswith("glm_tune")}
