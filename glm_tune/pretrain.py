@@ -190,7 +190,9 @@ def _new_model(config: PretrainConfig, tokenizer: GLMTokenizer) -> GLMModel:
     ))
 
 
-def _split(chunks: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+def split_chunks(chunks: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Hold out ``fraction`` of the chunks (at least one, never all) for validation, chosen by
+    ``seed``; both parts keep the corpus order. ``fraction`` 0 holds out nothing (``None``)."""
     if fraction <= 0:
         return chunks, None
     if len(chunks) < 2:
@@ -225,7 +227,7 @@ def pretrain(config: PretrainConfig, callbacks: list[Callback] | None = None) ->
 
     documents = tokenize_corpus(tokenizer, config.corpus, config.min_chars)
     chunks = pack_documents(documents, config.infilling.chunk_length, tokenizer.eos_token_id)
-    train_chunks, val_chunks = _split(chunks, config.validation_fraction, config.seed)
+    train_chunks, val_chunks = split_chunks(chunks, config.validation_fraction, config.seed)
     ids = InfillingIds.from_tokenizer(tokenizer)
     train_data = InfillingDataset(train_chunks, config.infilling, ids, seed=config.seed)
     val_data = InfillingDataset(val_chunks, config.infilling, ids, seed=config.seed) if val_chunks is not None else None

@@ -184,11 +184,6 @@ def lowercase_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def uppercase_first(text: str) -> str:
-    """``"the cat"`` -> ``"The cat"``."""
-    return text[:1].upper() + text[1:]
-
-
 def remove_final_punc(text: str) -> str:
     """Strip trailing ASCII punctuation, as GLM's PVPs do (``string.punctuation``)."""
     return text.rstrip(string.punctuation)

@@ -214,6 +214,13 @@ def _sentencepiece_spec(text_vocab_size: int) -> _Spec:
     )
 
 
+def sentencepiece_command_tokens() -> list[str]:
+    """Every command-token string of the SentencePiece layout, longest first: the strings the
+    tokenizer splits out of text before SentencePiece sees them (``<unk>`` is a text piece)."""
+    spec = _sentencepiece_spec(0)
+    return sorted({s for s, _ in spec.roles.values() if s != "<unk>"} | set(spec.extra), key=len, reverse=True)
+
+
 # The ids depend on the model's size, so this entry only names the class and files;
 # each GLMSentencePieceTokenizer builds its own spec from its model.
 _SPECS["sentencepiece"] = _sentencepiece_spec(0)

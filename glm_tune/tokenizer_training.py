@@ -16,14 +16,11 @@ from pathlib import Path
 import sentencepiece as spm
 
 from glm_tune.corpus import read_documents
-from glm_tune.tokenizer import SP_TOKENIZER_MODEL, GLMSentencePieceTokenizer, _sentencepiece_spec
+from glm_tune.tokenizer import SP_TOKENIZER_MODEL, GLMSentencePieceTokenizer, sentencepiece_command_tokens
 
 # Every command-token string of the layout; removed from training text so that no piece is
 # spent on them (the GLM tokenizer splits them out of text before SentencePiece sees it).
-_COMMAND_STRINGS = sorted(
-    {s for s, _ in _sentencepiece_spec(0).roles.values() if s != "<unk>"} | set(_sentencepiece_spec(0).extra),
-    key=len, reverse=True,
-)
+_COMMAND_STRINGS = sentencepiece_command_tokens()
 _COMMAND_RE = re.compile("|".join(re.escape(s) for s in _COMMAND_STRINGS))
 
 

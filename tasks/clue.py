@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from glm_tune.readers import DataError, Row
-from glm_tune.task import Task, register_task
+from glm_tune.task_definition import Task
 from glm_tune.template import MASK, Patterns, Template, Text
 from glm_tune.verbalizer import Verbalizer
 
@@ -57,7 +57,7 @@ def _clue_task(name: str, **kwargs: Any) -> Task:
         max_length=256,
     )
     defaults.update(kwargs)
-    return register_task(Task(name=name, **defaults))
+    return Task(name=name, **defaults)
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def _chid_pattern(row: Row):
     return [Text(before, "content"), MASK, Text(after, "content")]
 
 
-CHID = register_task(Task(
+CHID = Task(
     name="chid",
     kind="multiple_choice",
     language="zh",
@@ -265,4 +265,4 @@ CHID = register_task(Task(
     expand=_chid_expand,
     max_length=256,
     description="FewCLUE CHID idiom cloze; (content with #idiom#, candidates, answer index); one row per blank",
-))
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from glm_tune.task import Task, register_task
+from glm_tune.task_definition import Task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
 from glm_tune.tasks.superglue import entailment_pattern
@@ -14,7 +14,7 @@ _GLUE_FILES = {"train": "train.tsv", "validation": "dev.tsv"}
 
 
 def _glue_task(name: str, words: str | None = None, **kwargs: Any) -> Task:
-    """Register an English GLUE classification task reading train.tsv / dev.tsv.
+    """An English GLUE classification task reading train.tsv / dev.tsv.
 
     Label words come from ``verbalizers/<words or name>.json``.
     """
@@ -26,7 +26,7 @@ def _glue_task(name: str, words: str | None = None, **kwargs: Any) -> Task:
         file_format="tsv",
     )
     defaults.update(kwargs)
-    return register_task(Task(name=name, **defaults))
+    return Task(name=name, **defaults)
 
 
 # GLM's Sst2PVP: one template, two sets of label words (pattern 0 great/terrible, 1 good/bad).

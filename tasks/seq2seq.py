@@ -36,7 +36,7 @@ import random
 
 from glm_tune.generation import GenerationConfig
 from glm_tune.readers import Row
-from glm_tune.task import Task, register_task
+from glm_tune.task_definition import Task
 from glm_tune.template import Patterns, Template
 
 SENTENCE_SEPARATOR = "<S_SEP>"
@@ -95,8 +95,7 @@ def _summary(name: str, *, description: str, generation: GenerationConfig, max_l
         metric_options={"use_stemmer": True},
     )
     defaults.update(kwargs)
-    return register_task(Task(name=name, generation=generation, max_length=max_length, description=description,
-                              **defaults))
+    return Task(name=name, generation=generation, max_length=max_length, description=description, **defaults)
 
 
 def _beam(num_beams: int, max_new: int, min_new: int, length_penalty: float, no_repeat: int) -> GenerationConfig:
@@ -162,7 +161,7 @@ def _squad_qg_template(row: Row):
     return [Text(row["context"].rstrip(), "context"), " Question:", MASK, " Answer: ", Text(row["answer"], "answer")]
 
 
-SQUAD_QG = register_task(Task(
+SQUAD_QG = Task(
     name="squad_qg",
     kind="generation",
     language="en",
@@ -180,14 +179,14 @@ SQUAD_QG = register_task(Task(
     max_length=464,
     metric_options={"use_stemmer": True},
     description="SQuAD question generation (context + answer -> question); SQuAD JSON train.json/dev.json",
-))
+)
 
 
 def _cmrc_answer(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
     return [{**row, "answer": row["answers"][0] if row.get("answers") else None} for row in rows]
 
 
-CMRC2018 = register_task(Task(
+CMRC2018 = Task(
     name="cmrc2018",
     kind="generation",
     language="zh",
@@ -206,4 +205,4 @@ CMRC2018 = register_task(Task(
     metric_options={"language": "zh"},
     references=lambda row: list(row["answers"] or []),
     description="CMRC 2018 answer generation (Chinese); SQuAD-format JSON train.json/dev.json (EM/F1 zh)",
-))
+)

@@ -22,13 +22,9 @@ import random
 from functools import partial
 from typing import Any
 
-import torch
-from torchmetrics import Metric
-
 from glm_tune.generation import GenerationConfig
-from glm_tune.metrics import register_metric
 from glm_tune.readers import DataError, Row
-from glm_tune.task import Task, register_task
+from glm_tune.task_definition import Task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
 
@@ -40,7 +36,7 @@ _FILES_NOTE = (
 
 
 def _superglue_task(name: str, kind: str, **kwargs: Any) -> Task:
-    """Register a SuperGLUE task: English, the SuperGLUE files, label words in verbalizers/NAME.json."""
+    """A SuperGLUE task: English, the SuperGLUE files, label words in verbalizers/NAME.json."""
     defaults: dict[str, Any] = dict(
         language="en",
         files=SUPERGLUE_FILES,
@@ -50,7 +46,7 @@ def _superglue_task(name: str, kind: str, **kwargs: Any) -> Task:
     if kind == "classification":
         defaults["verbalizer"] = partial(Verbalizer.from_file, name)
     defaults.update(kwargs)
-    return register_task(Task(name=name, kind=kind, **defaults))
+    return Task(name=name, kind=kind, **defaults)
 
 
 def _hub_label_names(names: tuple[str, ...]):
@@ -411,44 +407,12 @@ def _wsc_generative_expand(rows: list[Row], split: str, rng: random.Random) -> l
     return out
 
 
-class WscGenerativeAccuracy(Metric):
-    """GLM's generative WSC accuracy: a row is predicted True iff the model's span is span1.
-
-    GLM (``task_wsc_generative.sh``: ``wsc`` without ``--wsc-negative``) checks that the
-    teacher-forced argmax reproduces span1's tokens; greedy decoding reproduces them exactly
-    then, so the prediction is the greedy span. ``target`` per row is ``[label, span1]``.
-    """
-
-    is_differentiable = False
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.add_state("correct", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, preds: list[str], target: list[list[str]]) -> None:
-        if len(preds) != len(target):
-            raise ValueError(f"{len(preds)} predictions for {len(target)} targets")
-        for pred, (label, span1) in zip(preds, target):
-            self.correct += int((pred.strip() == span1.strip()) == (label == "True"))
-        self.total += len(preds)
-
-    def compute(self) -> torch.Tensor:
-        if not int(self.total):
-            raise ValueError("wsc_generative_accuracy: no examples were seen")
-        return self.correct.double() / self.total
-
-
-register_metric("wsc_generative_accuracy", WscGenerativeAccuracy)
-
 WSC_GENERATIVE = _superglue_task(
     "wsc_generative",
     "generation",
     patterns=Patterns({i: _wsc_pattern(i) for i in range(3)}),
     fields=("text", "target"),
-    metrics=("wsc_generative_accuracy",),
+    metrics=("span_match_accuracy",),
     target=lambda row: " " + row["target"]["span1_text"],
     references=lambda row: [str(row["label"]), row["target"]["span1_text"]],
     expand=_wsc_generative_expand,
@@ -458,7 +422,8 @@ WSC_GENERATIVE = _superglue_task(
     hub_dataset=("aps/super_glue", "wsc.fixed"),
     description=(
         "SuperGLUE WSC as GLM's generative variant (config_tasks/task_wsc_generative.sh): trained to "
-        "generate span1 for the *pronoun* (True rows), evaluated True iff the greedy span is span1; "
+        "generate span1 for the *pronoun* (True rows), evaluated True iff the greedy span is span1 "
+        "(span_match_accuracy against the label); "
         f"same patterns as wsc; {_FILES_NOTE}"
     ),
 )
@@ -606,10 +571,5 @@ RECORD = _superglue_task(
 )
 
 
-def record_prediction(row: Row, index: int) -> str:
-    """The entity string a predicted candidate index stands for (for the em/f1 metrics)."""
-    return row["entities"][index]
-
-
 __all__: list[Any] = ["RTE", "CB", "BOOLQ", "WIC", "COPA", "WSC", "WSC_GENERATIVE", "MULTIRC", "RECORD", "copa_choice",
-                      "record_prediction", "repair_wsc_spans"]
+                      "repair_wsc_spans"]

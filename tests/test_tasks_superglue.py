@@ -309,7 +309,7 @@ def test_wsc_generative_is_glms_generative_evaluation(shared):
     metric = task.build_metrics()
     # Row 1 (True): span1 generated, right. Row 2 (False): span1 "Mark" generated, wrong.
     metric.update(["Pete", "Mark"], [task.gold_texts(r) for r in evaluation])
-    assert float(metric.compute()["wsc_generative_accuracy"]) == 0.5
+    assert float(metric.compute()["span_match_accuracy"]) == 0.5
     metric.reset()
     metric.update([" Pete", "Pete"], [task.gold_texts(r) for r in evaluation])
-    assert float(metric.compute()["wsc_generative_accuracy"]) == 1.0
+    assert float(metric.compute()["span_match_accuracy"]) == 1.0

@@ -87,13 +87,13 @@ def heldout_loss(model_dir: str, data_root: Path) -> dict[str, float]:
     from glm_tune.corpus import default_corpus_files
     from glm_tune.infilling import IGNORE_INDEX, InfillingConfig, InfillingDataset, InfillingIds, collate
     from glm_tune.infilling import pack_documents
-    from glm_tune.pretrain import _split, tokenize_corpus
+    from glm_tune.pretrain import split_chunks, tokenize_corpus
 
     tokenizer = load_tokenizer(resolve("glm-tiny"))
     model = load_model(model_dir).eval()
     documents = tokenize_corpus(tokenizer, [str(p) for p in default_corpus_files(data_root)], 10)
     base = InfillingConfig(seq_length=256, mixture=(0.6, 0.2, 0.2))
-    _, held_out = _split(pack_documents(documents, base.chunk_length, tokenizer.eos_token_id), 0.01, 1234)
+    _, held_out = split_chunks(pack_documents(documents, base.chunk_length, tokenizer.eos_token_id), 0.01, 1234)
     out = {}
     for name, mixture in (("[MASK]", (1, 0, 0)), ("[sMASK]", (0, 1, 0)), ("[gMASK]", (0, 0, 1))):
         data = InfillingDataset(held_out, InfillingConfig(seq_length=256, mixture=mixture),
