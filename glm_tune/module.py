@@ -191,7 +191,8 @@ class ClozeModule(pl.LightningModule):
         rows = batch["index"].tolist()
         if self.task.kind == "generation":
             spans = generate_spans(self.model, batch["contexts"], batch["mask_positions"],
-                                   eop_id=self.tokenizer.eop_token_id, config=self.generation, **self._ids)
+                                   eop_id=self.tokenizer.eop_token_id, eos_id=self.tokenizer.eos_token_id,
+                                   config=self.generation, **self._ids)
             return [{"index": i, "prediction": self.tokenizer.decode(s).strip()} for i, s in zip(rows, spans)]
         if self.task.kind == "classification":
             scores = self.label_scores(batch).float()

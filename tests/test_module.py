@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from glm_tune.checkpoint import load_model
+from glm_tune.model import load_model
 from glm_tune.data import ClozeDataModule, DataOptions, collate
 from glm_tune.module import ClozeModule, TrainingOptions
 from glm_tune.run import FitConfig, fit, predict
@@ -129,7 +129,7 @@ def test_a_nan_loss_stops_training_with_a_clear_error(golden, shared, tmp_path):
     model = load_model(golden[0])
     with torch.no_grad():
         model.word_embeddings.weight[:] = float("nan")
-    from glm_tune.checkpoint import save_model
+    from glm_tune.model import save_model
 
     save_model(model, broken)
     config = _config((broken, golden[1]), tmp_path / "nan", "sst2", shared / "data" / "sst2",
