@@ -23,8 +23,10 @@ Sections (``--sections``, comma-separated, default all, in this order):
 - ``generation``: cached greedy decoding (glm_tune.generation), new tokens/s at batch 1, 8, 32;
 - ``lora_10b``: glm-10b shape (48 layers, hidden 4096, 64 heads): one LoRA training step in bf16
   with gradient checkpointing (``peft`` when importable, else the minimal wrapper below);
-- ``full_10b``: full finetuning of the glm-10b shape with Lightning's FSDP, (a) bf16-mixed with
-  the parameters and optimizer offloaded to the CPU, (b) bf16-true on the GPU, each in its own
+- ``full_10b``: full finetuning of the glm-10b shape with Lightning's FSDP (:data:`FULL_VARIANTS`):
+  bf16-true on the GPU; bf16-true with parameters, gradients and the optimizer step offloaded
+  to the CPU; bf16-mixed (fp32 master weights) offloaded, when the host memory can hold it
+  (16 bytes per parameter: 147 GiB, more than a 128 GiB machine has). Each in its own
   process so that an out-of-memory kill is recorded instead of ending the run (``--smoke``
   runs them in this process).
 
@@ -41,7 +43,7 @@ JSON schema: one flat object with dotted keys.
   ``train.glm-large.16-mixed.mfu``, ``syncs.before.tokens_per_s``, ``syncs.speedup``,
   ``scoring.glm-large.examples_per_s``, ``generation.glm-large.batch8.tokens_per_s``,
   ``lora_10b.peak_memory_gib``, ``lora_10b.step_s``, ``lora_10b.impl``,
-  ``full_10b.fsdp-offload.peak_memory_gib``, ``full_10b.fsdp-bf16-true.step_s``; the shapes,
+  ``full_10b.fsdp-bf16-true.peak_memory_gib``, ``full_10b.fsdp-bf16-true-offload.step_s``; the shapes,
   batch sizes and step counts measured are recorded beside them;
 - a failed section: ``<section>: {"error": "ExceptionType: message"}``, with the figures of the
   section that were measured before the failure kept;
@@ -75,6 +77,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.data import DataLoader
 
+import glm_tune
 from glm_tune.generation import GenerationConfig, generate_spans
 from glm_tune.infilling import IGNORE_INDEX
 from glm_tune.model import GLMBlock, GLMConfig, GLMModel
@@ -82,6 +85,10 @@ from glm_tune.pretrain import PretrainConfig, PretrainModule
 from glm_tune.scoring import score_candidates
 from glm_tune.trainer import StopOnNonFiniteLoss, TrainerOptions, build_trainer
 
+# full_10b variants: (precision, parameters and optimizer offloaded to the CPU, bytes per
+# parameter that must then fit in host memory: weights, gradients and AdamW's two moments).
+FULL_VARIANTS = {"fsdp-bf16-true": ("bf16-true", False, 0), "fsdp-bf16-true-offload": ("bf16-true", True, 8),
+                 "fsdp-offload": ("bf16-mixed", True, 16)}
 SECTIONS = ("train", "train_fp16", "syncs", "scoring", "generation", "lora_10b", "full_10b")
 # Dense (no sparsity) bf16/fp16 tensor-core peaks from the vendors' data sheets, in TFLOP/s.
 PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0,
@@ -507,7 +514,7 @@ class Bench:
     def full_10b(self, root: Path) -> dict:
         """Each variant in a child process: a host out-of-memory kill is recorded, not fatal."""
         out = {}
-        for variant in ("fsdp-offload", "fsdp-bf16-true"):
+        for variant in FULL_VARIANTS:
             if self.args.plan != "full":  # nothing to run out of on small shapes; a process start costs seconds
                 out.update(self.run_full_10b_child(variant))
                 continue
@@ -535,27 +542,27 @@ class Bench:
         try:
             from lightning.pytorch.strategies import FSDPStrategy
 
-            offload = variant == "fsdp-offload"
-            precision = "bf16-mixed" if offload else "bf16-true"
+            precision, offload, host_bytes = FULL_VARIANTS[variant]
             out.update({f"{prefix}.precision": precision, f"{prefix}.cpu_offload": offload,
                         f"{prefix}.batch_size": p.full_batch, f"{prefix}.seq_length": shape.seq})
             parameters = shape.config().num_parameters()
             if offload and self.args.plan == "full":
-                # fp32 parameters, gradients and AdamW's two moments on the CPU: 16 bytes each.
-                need, have = 16 * parameters / GIB, available_host_gib()
+                need, have = host_bytes * parameters / GIB, available_host_gib()
                 out[f"{prefix}.host_memory_needed_gib"] = need
                 out[f"{prefix}.host_memory_available_gib"] = have
                 if need > have and not self.args.force_offload:
-                    raise MemoryError(f"not run: fp32 parameters, gradients and AdamW state need {need:.0f} GiB "
+                    raise MemoryError(f"not run: weights, gradients and AdamW state on the CPU need {need:.0f} GiB "
                                       f"of host memory, {have:.0f} GiB available (--force_offload runs it anyway)")
             fresh(self.device)
             torch.manual_seed(0)
-            # Offloaded parameters live on the CPU in fp32 (the mixed-precision master copy); the
-            # GPU variant is made there in bf16, so no fp32 copy of 10B parameters is materialised.
-            with built_in(torch.device("cpu"), torch.float32) if offload else built_in(self.device, torch.bfloat16):
+            # Made where the parameters will live, in the dtype they are kept in (fp32 for
+            # bf16-mixed's master copy), so no other copy of 10B parameters is materialised.
+            dtype = torch.float32 if precision == "bf16-mixed" else torch.bfloat16
+            with built_in(torch.device("cpu") if offload else self.device, dtype):
                 model = GLMModel(shape.config())
-            steps = p.big_warmup + p.big_timed
-            clock = StepClock(p.big_warmup, p.big_timed, 0)
+            timed = 1 if offload else p.big_timed  # the optimizer step runs on the CPU: seconds
+            steps = p.big_warmup + timed
+            clock = StepClock(p.big_warmup, timed, 0)
             strategy = FSDPStrategy(auto_wrap_policy={GLMBlock}, activation_checkpointing_policy={GLMBlock},
                                     sharding_strategy="FULL_SHARD", cpu_offload=offload)
             # Lightning's FSDP precision refuses norm clipping (it needs FSDP's own clip_grad_norm_).
@@ -566,8 +573,8 @@ class Bench:
             if clock.seconds is None:
                 raise RuntimeError(f"training stopped after {trainer.global_step} of {steps} steps")
             out[f"{prefix}.parameters"] = parameters
-            out[f"{prefix}.tokens_per_s"] = p.full_batch * shape.seq * p.big_timed / clock.seconds
-            out[f"{prefix}.step_s"] = clock.seconds / p.big_timed
+            out[f"{prefix}.tokens_per_s"] = p.full_batch * shape.seq * timed / clock.seconds
+            out[f"{prefix}.step_s"] = clock.seconds / timed
             out[f"{prefix}.peak_memory_gib"] = peak_gib(self.device)
         except Exception as error:  # noqa: BLE001 - the point is to record it
             out[prefix] = {"error": describe(error)}
@@ -628,7 +635,8 @@ def versions() -> dict:
             return None
 
     return {"versions.torch": torch.__version__, "versions.cuda": torch.version.cuda,
-            "versions.lightning": version("lightning"), "versions.glm-tune": version("glm-tune"),
+            # glm-tune may run from a checkout on PYTHONPATH, not installed (the GPU machine).
+            "versions.lightning": version("lightning"), "versions.glm-tune": version("glm-tune") or glm_tune.__version__,
             "versions.deepspeed": version("deepspeed"), "versions.peft": version("peft"),
             "versions.python": platform.python_version()}
 

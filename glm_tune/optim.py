@@ -52,6 +52,6 @@ def build_optimizer(
     # clipping under mixed precision; without the advertisement the loss scaler unscales the
     # gradients before clipping, as it does for any optimizer.
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=True)
-    del optimizer._step_supports_amp_scaling
+    vars(optimizer).pop("_step_supports_amp_scaling", None)
     scheduler = warmup_linear_decay(optimizer, total_steps, int(warmup_ratio * total_steps))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -72,6 +72,6 @@ def test_smoke_run_writes_every_figure_or_the_error(tmp_path):
     # Lightning runs 16-mixed as bf16-mixed on a CPU, and says so in the record.
     assert results["train.glm-large.16-mixed.precision"] == "bf16-mixed"
     # Lightning's FSDP refuses the CPU: recorded as the section's error, the run goes on.
-    for variant in ("fsdp-offload", "fsdp-bf16-true"):
+    for variant in ("fsdp-bf16-true", "fsdp-bf16-true-offload", "fsdp-offload"):
         assert "requires a GPU accelerator" in results[f"full_10b.{variant}"]["error"]
     assert not [k for k, v in results.items() if isinstance(v, dict) and "error" in v and "full_10b" not in k]
