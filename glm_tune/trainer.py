@@ -127,7 +127,7 @@ class StopOnNonFiniteLoss(Callback):
         self._check(trainer)
 
     def on_validation_start(self, trainer, pl_module) -> None:
-        if trainer.training:
+        if trainer.state.fn == "fit":  # validation inside fit; not a later trainer.validate()
             self._check(trainer)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:

@@ -85,3 +85,16 @@ def test_the_adamw_of_build_optimizer_skips_on_the_device_and_allows_clipping_un
     from lightning.fabric.plugins.precision.amp import _optimizer_handles_unscaling
 
     assert not _optimizer_handles_unscaling(optimizer)
+
+
+def test_the_host_looks_before_a_checkpoint_is_written(tmp_path):
+    module = Regression(nan_from=3)
+    options = TrainerOptions(max_steps=10, accelerator="cpu", progress_bar=False, loggers=[], log_every_n_steps=50,
+                             checkpoint_every_n_steps=2)
+    trainer = build_trainer(options, tmp_path)
+    with pytest.raises(NonFiniteLossError, match="after 3 optimizer steps"):
+        trainer.fit(module)
+    # The checkpoint of step 2 was written; the one due at step 4 (after the NaN) was not.
+    assert trainer.global_step == 4
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 2
