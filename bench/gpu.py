@@ -680,6 +680,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.smoke:
         args.plan = "smoke"
         torch.set_num_threads(1)
+    if args.plan == "full" and not torch.cuda.is_available():
+        parser.error("no CUDA device: the full plan (glm-large, glm-10b) needs one; use --smoke or --plan cpu-small")
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     bench = Bench(args)
     output = Path(args.output)
