@@ -438,7 +438,7 @@ class GLMModel(nn.Module):
             if self.config.block_position_encoding:
                 position_ids = torch.stack([position_ids, torch.zeros_like(position_ids)], dim=1)
             position_ids = position_ids.expand(b, *position_ids.shape[1:])
-        self._check_positions(position_ids)
+        self._check_positions(position_ids, cache_length + q)
         mask = build_attention_mask(attention_mask, b, q, cache_length, input_ids.device)
         # A row that sees nothing (a padded query row in a full mask) would make attention NaN;
         # let it see everything instead. Its output is padding and never read.
@@ -454,13 +454,21 @@ class GLMModel(nn.Module):
             loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
         return GLMOutput(logits=logits, last_hidden_states=hidden, loss=loss, past_key_values=presents)
 
-    def _check_positions(self, position_ids: torch.Tensor) -> None:
+    def _check_positions(self, position_ids: torch.Tensor, length: int) -> None:
         # An out-of-range position would otherwise surface as an opaque index error deep in
-        # the embedding (or silently wrap on some devices).
+        # the embedding (a device-side assert on CUDA, which also ruins the CUDA context).
+        # Reading the largest id off an accelerator waits for the device at every step, so
+        # there it is read only when it can be out of range: every layout this package builds
+        # (Part A positions, blank positions, block positions of a span) stays below the cache
+        # plus input length, so an input that fits the table cannot overflow it. On the CPU
+        # the exact check is free and catches hand-made position ids too.
         limit = self.transformer.position_embeddings.num_embeddings
-        if position_ids.numel() and int(position_ids.max()) >= limit:
+        if not position_ids.numel() or (position_ids.device.type != "cpu" and length <= limit):
+            return
+        largest = int(position_ids.max())
+        if largest >= limit:
             raise ValueError(
-                f"position id {int(position_ids.max())} exceeds the model's maximum "
+                f"position id {largest} exceeds the model's maximum "
                 f"(max_sequence_length={self.config.max_sequence_length}); shorten the input"
             )
 

@@ -125,9 +125,15 @@ class PretrainModule(pl.LightningModule):
         ).last_hidden_states
         # Logits only where there is a target (Part B, about a third of the tokens): a full
         # [b, L, vocab] tensor would dominate memory for large vocabularies.
-        targets = batch["labels"] != IGNORE_INDEX
-        logits = self.model.lm_logits(hidden[targets]).float()
-        return F.cross_entropy(logits, batch["labels"][targets]), int(targets.sum())
+        rows, columns = batch["target_rows"], batch["target_columns"]
+        logits = self.model.lm_logits(hidden[rows, columns]).float()
+        return F.cross_entropy(logits, batch["labels"][rows, columns]), len(rows)
+
+    def on_before_batch_transfer(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> dict:
+        # The targets are found while the batch is still on the CPU: a boolean index or a
+        # count on the device would wait for it at every step.
+        batch["target_rows"], batch["target_columns"] = (batch["labels"] != IGNORE_INDEX).nonzero(as_tuple=True)
+        return batch
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, tokens = self._loss(batch)
