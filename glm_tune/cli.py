@@ -15,6 +15,7 @@ from typing import Literal
 
 from glm_tune.checkpoint import MODELS
 from glm_tune.data import DataOptions
+from glm_tune.model import GLMConfig
 from glm_tune.module import TrainingOptions
 from glm_tune.run import FitConfig
 from glm_tune.task_file import TaskOptions
@@ -29,7 +30,7 @@ def models() -> None:
     """
     rows = [("name", "aliases", "hub id", "params", "layers", "hidden", "max len", "tokenizer")]
     for spec in MODELS:
-        c = spec.config
+        c = GLMConfig.from_dict(spec.config)
         rows.append((
             spec.name,
             ", ".join(spec.aliases) or "-",
@@ -44,6 +45,9 @@ def models() -> None:
     notes = [f"  {spec.name}: {spec.notes}" for spec in MODELS if spec.notes]
     if notes:
         print("\nnotes:\n" + "\n".join(notes))
+    print("\nactivation: hub-layout checkpoints (these names) load with exact erf GELU, as the Hugging Face port "
+          "computes it;\nTHUDM, FlagAI and PaddleNLP checkpoints load with tanh GELU, as their code trained them "
+          "(--activation overrides).")
 
 
 def tasks() -> None:
@@ -85,6 +89,9 @@ def fill(
     choice_length_penalty: float = 0.0,
     include_eop: bool = True,
     device: str = "cpu",
+    model_config: str | None = None,
+    activation: Literal["gelu", "gelu_tanh"] | None = None,
+    eos_after_blank: bool | None = None,
 ) -> None:
     """Fill the blanks of a text with a GLM, or score choices for its blank.
 
@@ -115,6 +122,13 @@ def fill(
         include_eop: with --choices, score the final <|endofpiece|> too (GLM's exact multi-token
             scorer); --include_eop false gives the Hugging Face port's multiple-choice scores.
         device: cpu, cuda, cuda:1, ...
+        model_config: config of a checkpoint that carries none (THUDM's): a config.json or a
+            known model name (default: the released model whose shapes the weights have).
+        activation: gelu or gelu_tanh (default: what the config records, else by origin: erf
+            for the hub layout, tanh for THUDM, FlagAI and PaddleNLP checkpoints).
+        eos_after_blank: end a text that ends with a blank with <|endoftext|> (default: false for
+            THUDM and FlagAI checkpoints, as their generation scripts do; true for the hub layout,
+            as the Hugging Face port's tokenizer does).
     """
     from glm_tune.fill import fill_text, load_model_and_tokenizer, score_choices
     from glm_tune.generation import GenerationConfig
@@ -126,7 +140,8 @@ def fill(
         length_penalty=length_penalty, no_repeat_ngram_size=no_repeat_ngram_size, temperature=temperature,
         top_k=top_k, top_p=top_p, seed=seed,
     )
-    glm, tok = load_model_and_tokenizer(model, tokenizer, device=device)
+    glm, tok = load_model_and_tokenizer(model, tokenizer, device=device, model_config=model_config,
+                                        activation=activation)
     texts = [text] if text is not None else [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise ValueError("no text given and nothing on standard input")
@@ -141,13 +156,54 @@ def fill(
             ]
             print(format_table(rows))
             continue
-        result = fill_text(glm, tok, line, config)
+        result = fill_text(glm, tok, line, config, eos_after_blank=eos_after_blank)
         if result.appended_gmask:
             print("note: the text has no blank; appended [gMASK] to continue it", file=sys.stderr)
         if result.unknown_tokens:
             print(f"warning: {result.unknown_tokens} piece(s) of the text are unknown to the tokenizer (<unk>)",
                   file=sys.stderr)
         print(result.text)
+
+
+_TOKENIZER_FILES = ("tokenizer_config.json", "added_tokens.json", "special_tokens_map.json", "tokenizer.model",
+                    "cog-pretrain.model", "cog-pretrain.vocab", "spiece.model", "vocab.txt", "vocab.json", "merges.txt")
+
+
+def convert(
+    src: str,
+    dst: str,
+    model_config: str | None = None,
+    activation: Literal["gelu", "gelu_tanh"] | None = None,
+) -> None:
+    """Write a checkpoint of any layout (THUDM, model-parallel shards, FlagAI, PaddleNLP) in the hub layout.
+
+    `glm-tune convert ckpts/blocklm-large-chinese out/glm-large-ch` writes config.json (recording the
+    activation and the origin) and model.safetensors, plus the tokenizer files found beside the weights.
+
+    Args:
+        src: the checkpoint: a directory, a weight file, a known model name or a hub id (positional).
+        dst: the directory to write (positional).
+        model_config: config of a checkpoint that carries none: a config.json or a known model name
+            (default: the released model whose shapes the weights have).
+        activation: gelu or gelu_tanh (default: what the config records, else by origin).
+    """
+    import shutil
+    from pathlib import Path
+
+    from glm_tune.checkpoint import resolve
+    from glm_tune.model import GLMModel
+
+    source = resolve(src)
+    overrides = {"activation": activation} if activation else {}
+    model = GLMModel.from_pretrained(str(source), config=model_config, **overrides)
+    model.save_pretrained(dst)
+    folder = source if source.is_dir() else source.parent
+    copied = [name for name in _TOKENIZER_FILES if (folder / name).is_file()]
+    for name in copied:
+        shutil.copy(folder / name, Path(dst) / name)
+    c = model.config
+    print(f"{dst}: {c.num_layers} layers, hidden {c.hidden_size}, origin {c.origin}, activation {c.activation}"
+          + (f"; tokenizer files: {', '.join(copied)}" if copied else "; no tokenizer files beside the weights"))
 
 
 def format_table(rows: list[tuple[str, ...]]) -> str:
@@ -158,7 +214,8 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
 
 
 _SECTIONS = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions, "task_options": TaskOptions}
-_RUN_FIELDS = ("task", "model", "output_dir", "tokenizer", "pattern_id", "seed", "resume", "overwrite")
+_RUN_FIELDS = ("task", "model", "output_dir", "tokenizer", "model_config", "activation", "pattern_id", "seed",
+               "resume", "overwrite")
 
 
 def _run_parser(description: str, fields: tuple[str, ...], sections: tuple[str, ...]):
@@ -255,7 +312,7 @@ def build_parser():
         sub = _run_parser(
             f"Evaluate a model on the task's {'validation' if stage == 'validate' else 'test'} split. A model "
             "directory written by fit knows its task, pattern and label words; any other model needs --task.",
-            ("task", "model", "tokenizer", "pattern_id", "seed"), ("data", "trainer"),
+            ("task", "model", "tokenizer", "model_config", "activation", "pattern_id", "seed"), ("data", "trainer"),
         )
         sub.add_argument("--checkpoint", type=str | None, default=None,
                          help="a Lightning checkpoint of a fit run (OUTPUT_DIR/checkpoints/best.ckpt) to evaluate "
@@ -264,7 +321,7 @@ def build_parser():
     predict_parser = _run_parser(
         "Predict rows of a JSONL (or TSV) file with a model finetuned by fit; writes each row with its "
         "prediction and scores as JSONL.",
-        ("task", "model", "tokenizer", "pattern_id", "seed"), ("data", "trainer"),
+        ("task", "model", "tokenizer", "model_config", "activation", "pattern_id", "seed"), ("data", "trainer"),
     )
     predict_parser.add_argument("--input", type=str, required=True, help="rows to predict (JSONL or TSV with header)")
     predict_parser.add_argument("--output", type=str | None, default=None,
@@ -304,6 +361,9 @@ def build_parser():
     tokenizer_parser = ArgumentParser(description=train_tokenizer.__doc__.split("\n\n")[0], exit_on_error=False)
     tokenizer_parser.add_function_arguments(train_tokenizer, as_positional=False)
     commands.add_subcommand("train-tokenizer", tokenizer_parser, help="train a SentencePiece GLM tokenizer on raw text")
+    convert_parser = ArgumentParser(description=convert.__doc__.split("\n\n")[0], exit_on_error=False)
+    convert_parser.add_function_arguments(convert, as_positional=True)
+    commands.add_subcommand("convert", convert_parser, help=convert.__doc__.split("\n")[0])
     for name, function in (("models", models), ("tasks", tasks), ("fill", fill)):
         sub = ArgumentParser(description=function.__doc__.split("\n\n")[0], exit_on_error=False)
         sub.add_function_arguments(function, as_positional=False)
@@ -399,6 +459,7 @@ def _suite(namespace) -> None:
 
 _HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("test"), "predict": _predict,
              "models": _function_command(models), "tasks": _function_command(tasks), "fill": _function_command(fill),
+             "convert": _function_command(convert),
              "suite": _suite, "pretrain": _pretrain, "train-tokenizer": _function_command(train_tokenizer)}
 
 
@@ -429,6 +490,7 @@ def _normalise(argv: list[str]) -> list[str]:
             out.append("true")
     if len(out) > 1 and out[0] == "fill" and not out[1].startswith("-"):
         out.insert(1, "--text")
+
     return out
 
 

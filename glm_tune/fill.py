@@ -23,11 +23,17 @@ BLANKS = ("[MASK]", "[sMASK]", "[gMASK]")
 _BLANK_RE = re.compile("|".join(re.escape(b) for b in BLANKS))
 
 
-def load_model_and_tokenizer(model: str, tokenizer: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None):
-    """Load a GLM and its tokenizer; the tokenizer comes from the model's directory unless given."""
+def load_model_and_tokenizer(model: str, tokenizer: str | None = None, device: str = "cpu",
+                              dtype: torch.dtype | None = None, model_config: str | None = None,
+                              activation: str | None = None):
+    """Load a GLM and its tokenizer; the tokenizer comes from the model's directory unless given.
+
+    ``model_config`` and ``activation`` are those of :meth:`GLMModel.from_pretrained`.
+    """
     directory = resolve(model)
-    glm = GLMModel.from_pretrained(str(directory), dtype=dtype).to(device)
-    return glm, load_tokenizer(str(tokenizer or directory))
+    overrides = {"activation": activation} if activation else {}
+    glm = GLMModel.from_pretrained(str(directory), config=model_config, dtype=dtype, **overrides).to(device)
+    return glm, load_tokenizer(str(tokenizer or (directory if directory.is_dir() else directory.parent)))
 
 
 @dataclass
@@ -59,10 +65,23 @@ def _encode(model: GLMModel, tokenizer, text: str, room: int) -> list[int]:
     return ids
 
 
-def fill_text(model: GLMModel, tokenizer, text: str, config: GenerationConfig | None = None) -> Filled:
+def eos_after_blank_default(model: GLMModel) -> bool:
+    """Whether ``fill`` ends a text that ends with a blank with ``<|endoftext|>`` by default.
+
+    THUDM's ``generate_samples.py`` adds no eos after a text ending in a blank (FlagAI's predictor
+    the same after ``[gMASK]``), and their checkpoints were trained that way; the Hugging Face port's
+    tokenizer always adds it, and the golden fixtures follow the port.
+    """
+    return model.config.origin not in ("thudm", "flagai")
+
+
+def fill_text(model: GLMModel, tokenizer, text: str, config: GenerationConfig | None = None,
+              eos_after_blank: bool | None = None) -> Filled:
     """Fill every blank of ``text`` in turn (each answer joins the context of the next).
 
     A text without a blank gets ``[gMASK]`` appended, as GLM's own generation script does.
+    ``eos_after_blank`` says whether a text that ends with a blank is still followed by
+    ``<|endoftext|>`` (default: :func:`eos_after_blank_default`).
     """
     _check_text(text)
     config = config or GenerationConfig()
@@ -70,6 +89,10 @@ def fill_text(model: GLMModel, tokenizer, text: str, config: GenerationConfig | 
     if appended:
         text = text + "[gMASK]"
     ids = _encode(model, tokenizer, text, config.max_new_tokens)
+    if eos_after_blank is None:
+        eos_after_blank = eos_after_blank_default(model)
+    if not eos_after_blank and text.rstrip().endswith(BLANKS) and ids[-1] == tokenizer.eos_token_id:
+        ids = ids[:-1]
     # Embedding rows past the tokenizer's vocabulary are padding (to a multiple of 128): no text.
     padding_rows = tuple(range(tokenizer.vocab_size, model.config.vocab_size))
     config = dataclasses.replace(config, banned_ids=tuple(config.banned_ids) + padding_rows)
@@ -77,7 +100,7 @@ def fill_text(model: GLMModel, tokenizer, text: str, config: GenerationConfig | 
     positions = [i for i, t in enumerate(ids) if t in blank_ids]
     span_ids = fill_blanks_in_turn(
         model, ids, positions, sop_id=tokenizer.sop_token_id, eop_id=tokenizer.eop_token_id,
-        pad_id=tokenizer.pad_token_id, config=config,
+        pad_id=tokenizer.pad_token_id, config=config, eos_id=tokenizer.eos_token_id,
     )
     spans = [tokenizer.decode(s) for s in span_ids]
     pieces = _BLANK_RE.split(text)

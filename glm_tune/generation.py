@@ -2,7 +2,8 @@
 
 GLM generates a blank's content in Part B: after the context (Part A, bidirectional) it is fed
 ``<|startofpiece|>`` at the blank's position with block position 1, then each new token with
-block positions 2, 3, ... until it predicts ``<|endofpiece|>``. The context is encoded once and
+block positions 2, 3, ... until it predicts ``<|endofpiece|>`` (or ``<|endoftext|>``: THUDM's
+generation and FlagAI end a span at either, given ``eos_id``). The context is encoded once and
 every step feeds one token on top of the key/value cache.
 """
 
@@ -107,13 +108,13 @@ def _reorder(state: _State, index: torch.Tensor) -> None:
 
 
 def _forbid(
-    log_probs: torch.Tensor, generated: list[list[int]], step: int, config: GenerationConfig, eop_id: int
+    log_probs: torch.Tensor, generated: list[list[int]], step: int, config: GenerationConfig, stop_ids: tuple[int, ...]
 ) -> torch.Tensor:
     log_probs = log_probs.clone()
     if config.banned_ids:
         log_probs[:, list(config.banned_ids)] = -float("inf")
     if step < config.min_new_tokens:
-        log_probs[:, eop_id] = -float("inf")
+        log_probs[:, list(stop_ids)] = -float("inf")
     n = config.no_repeat_ngram_size
     if n:
         for row, tokens in enumerate(generated):
@@ -142,12 +143,12 @@ def _sample(log_probs: torch.Tensor, config: GenerationConfig, generator: torch.
 
 
 def _decode(
-    model: GLMModel, state: _State, sop_id: int, eop_id: int, config: GenerationConfig
+    model: GLMModel, state: _State, sop_id: int, stop_ids: tuple[int, ...], config: GenerationConfig
 ) -> list[list[int]]:
     """Generate one span per row from the current cache (which this call extends)."""
     rows = state.mask_pos.shape[0]
     if config.strategy == "beam":
-        return _beam_search(model, state, sop_id, eop_id, config)
+        return _beam_search(model, state, sop_id, stop_ids, config)
     generator = None
     if config.strategy == "sample":
         generator = torch.Generator().manual_seed(config.seed if config.seed is not None else torch.seed())
@@ -155,12 +156,12 @@ def _decode(
     finished = [False] * rows
     tokens = torch.full((rows,), sop_id, device=state.mask_pos.device)
     for step in range(config.max_new_tokens):
-        log_probs = _forbid(_step(model, state, tokens), generated, step, config, eop_id)
+        log_probs = _forbid(_step(model, state, tokens), generated, step, config, stop_ids)
         tokens = log_probs.argmax(-1) if config.strategy == "greedy" else _sample(log_probs, config, generator)
         for row, token in enumerate(tokens.tolist()):
             if finished[row]:
                 continue
-            if token == eop_id:
+            if token in stop_ids:
                 finished[row] = True
             else:
                 generated[row].append(token)
@@ -170,7 +171,7 @@ def _decode(
 
 
 def _beam_search(
-    model: GLMModel, state: _State, sop_id: int, eop_id: int, config: GenerationConfig
+    model: GLMModel, state: _State, sop_id: int, stop_ids: tuple[int, ...], config: GenerationConfig
 ) -> list[list[int]]:
     batch, beams = state.mask_pos.shape[0], config.num_beams
     device = state.mask_pos.device
@@ -187,7 +188,7 @@ def _beam_search(
         return total / length**config.length_penalty
 
     for step in range(config.max_new_tokens):
-        log_probs = _forbid(_step(model, state, tokens), running, step, config, eop_id)
+        log_probs = _forbid(_step(model, state, tokens), running, step, config, stop_ids)
         vocab = log_probs.shape[-1]
         candidates = (scores.view(-1, 1) + log_probs).view(batch, beams * vocab)
         top_scores, top_ids = candidates.topk(2 * beams, dim=-1)
@@ -196,7 +197,7 @@ def _beam_search(
             chosen = 0
             for rank_in_step, (total, flat) in enumerate(zip(top_scores[b].tolist(), top_ids[b].tolist())):
                 row, token = b * beams + flat // vocab, flat % vocab
-                if token == eop_id:
+                if token in stop_ids:
                     # Like Hugging Face: an end only counts when it is among the best `beams`.
                     if rank_in_step < beams and not done[b]:
                         finished[b].append((rank(total, step + 1), running[row]))
@@ -225,6 +226,10 @@ def _beam_search(
     return [max(hyps, key=lambda h: h[0])[1] for hyps in finished]
 
 
+def _stop_ids(eop_id: int, eos_id: int | None) -> tuple[int, ...]:
+    return (eop_id,) if eos_id is None or eos_id == eop_id else (eop_id, eos_id)
+
+
 def generate_spans(
     model: GLMModel,
     contexts: Sequence[Sequence[int]],
@@ -234,17 +239,19 @@ def generate_spans(
     eop_id: int,
     pad_id: int,
     config: GenerationConfig | None = None,
+    eos_id: int | None = None,
 ) -> list[list[int]]:
-    """Fill one blank per context; returns the new token ids of each (without ``eop``).
+    """Fill one blank per context; returns the new token ids of each (without the end token).
 
     ``contexts`` are full encodings (``[CLS] ... <eos>``) of possibly different lengths, and
-    ``mask_positions`` the index of the blank in each.
+    ``mask_positions`` the index of the blank in each. A span ends at ``eop_id`` or, when given,
+    ``eos_id``.
     """
     config = config or GenerationConfig()
     with torch.no_grad():
         state = encode_context(model, contexts, pad_id)
         state.mask_pos = torch.tensor(list(mask_positions), device=state.mask_pos.device)
-        return _decode(model, state, sop_id, eop_id, config)
+        return _decode(model, state, sop_id, _stop_ids(eop_id, eos_id), config)
 
 
 def fill_blanks_in_turn(
@@ -256,8 +263,10 @@ def fill_blanks_in_turn(
     eop_id: int,
     pad_id: int,
     config: GenerationConfig | None = None,
+    eos_id: int | None = None,
 ) -> list[list[int]]:
-    """Fill every blank of one context in order, as the original GLM does.
+    """Fill every blank of one context in order, as the original GLM does (a span ends at
+    ``eop_id`` or, when given, ``eos_id``).
 
     Each filled span is fed (``<|startofpiece|>`` + span) into the cache before the next blank
     is generated, so later blanks see the earlier answers.
@@ -270,7 +279,7 @@ def fill_blanks_in_turn(
             state.mask_pos = torch.tensor([position], device=state.mask_pos.device)
             state.block_start = 0
             checkpoint = (state.cache, state.key_valid)
-            span = _decode(model, state, sop_id, eop_id, config)[0]
+            span = _decode(model, state, sop_id, _stop_ids(eop_id, eos_id), config)[0]
             spans.append(span)
             # Rewind to before this blank and feed the chosen span once: whatever the strategy
             # explored (beams, the eop step) must not stay in the cache.

@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from glm_tune import checkpoint as ckpt
+
 # The port masks scores as `scores * mask - 65504 * (1 - mask)`: a masked logit is exactly
 # -65504 (the fp16 maximum), so it survives a cast to half precision.
 MASKED_SCORE = -65504.0
@@ -60,8 +62,12 @@ class GLMConfig:
     activation: str = "gelu"
     """``"gelu"`` is exact (erf) GELU, as the Hugging Face port computes it and as hub
     checkpoints are loaded by default; ``"gelu_tanh"`` is the tanh approximation that the
-    original THUDM/GLM training code (and FlagAI, PaddleNLP) used. They differ by up to 4.7e-4
-    per activation."""
+    original THUDM/GLM training code (and FlagAI, PaddleNLP) used, and that checkpoints in their
+    layouts load with. They differ by up to 4.7e-4 per activation."""
+    origin: str = "hub"
+    """Whose code the weights come from: ``hub`` (the Hugging Face port), ``thudm``, ``flagai`` or
+    ``paddlenlp``. Recorded on load so that a converted or finetuned copy keeps the defaults that
+    follow its authors' code (the activation, no eos after a trailing blank for thudm/flagai)."""
     # Kept only so a hub config survives a load/save round trip; the port ignores them too.
     parallel_output: bool = True
     relative_encoding: bool = False
@@ -82,6 +88,8 @@ class GLMConfig:
             )
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.origin not in ckpt.ORIGINS:
+            raise ValueError(f"origin must be one of {', '.join(ckpt.ORIGINS)}, got {self.origin!r}")
 
     @property
     def head_dim(self) -> int:
@@ -333,17 +341,60 @@ class GLMModel(nn.Module):
                 nn.init.zeros_(module.bias)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, **kwargs: Any) -> GLMModel:
-        """Load a released or saved GLM (see :func:`glm_tune.checkpoint.load_model`)."""
-        from glm_tune.checkpoint import load_model
+    def from_pretrained(
+        cls,
+        name_or_path: str | Any,
+        config: GLMConfig | dict[str, Any] | str | None = None,
+        dtype: torch.dtype | None = None,
+        cache_dir: str | None = None,
+        **overrides: Any,
+    ) -> GLMModel:
+        """Load a released or saved GLM from a directory, a weight file, a known name or a hub id.
 
-        return load_model(name_or_path, **kwargs)
+        Every released layout is read (:func:`glm_tune.checkpoint.read_checkpoint`: hub, THUDM
+        directories and model-parallel shards, FlagAI hub and trainer dicts). ``config`` is for
+        checkpoints that carry none: a :class:`GLMConfig`, a dict, a ``config.json`` path or a known
+        model name; without it a config-less checkpoint of a released size gets that model's config.
+        ``overrides`` replace config fields (``activation="gelu_tanh"``, dropout probabilities,
+        ``checkpoint_activations``). The activation is otherwise what the config records, else the
+        one the weights' origin computes (erf for the hub layout, tanh for THUDM/FlagAI/PaddleNLP);
+        a ``GLMConfig`` passed as ``config`` sets it only when not left at the class default.
+        Half-precision weights load as float32 unless ``dtype`` is given.
+        """
+        source = ckpt.read_checkpoint(name_or_path, cache_dir)
+        given: Any = config
+        if isinstance(config, GLMConfig):
+            given = config.to_dict()
+            if config.activation == GLMConfig.activation:
+                del given["activation"]
+        values = ckpt.checkpoint_config(source, given)
+        values.update(overrides)
+        if config is not None:
+            where = "the given config"
+        elif source.config is not None:
+            where = ckpt.CONFIG_FILE
+        else:
+            where = "the config inferred from the shapes"
+        try:
+            model_config = GLMConfig.from_dict(values)
+        except (TypeError, ValueError) as error:
+            raise ckpt.CheckpointError(f"{source.source}: {where}: not a valid GLM config ({error})") from None
+        with torch.device("meta"):
+            model = cls(model_config)
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        state = ckpt.fit_state(source, expected, where)
+        model.load_state_dict(state, assign=True)
+        # Released fp16 checkpoints load as fp32 unless a dtype is asked for, so the reference
+        # tolerances hold by default.
+        all_half = all(t.dtype in (torch.float16, torch.bfloat16) for t in state.values())
+        model = model.to(dtype) if dtype is not None else model.float() if all_half else model
+        return model.eval()
 
     def save_pretrained(self, directory: str) -> None:
         """Save in the hub layout (``config.json`` + ``model.safetensors``, keys prefixed ``glm.``)."""
-        from glm_tune.checkpoint import save_model
-
-        save_model(self, directory)
+        values = self.config.to_dict()
+        values["torch_dtype"] = str(next(self.parameters()).dtype).removeprefix("torch.")
+        ckpt.write_hub(self.state_dict(), values, directory)
 
     def gradient_checkpointing_enable(self) -> None:
         self.transformer.gradient_checkpointing = True
@@ -387,7 +438,7 @@ class GLMModel(nn.Module):
             if self.config.block_position_encoding:
                 position_ids = torch.stack([position_ids, torch.zeros_like(position_ids)], dim=1)
             position_ids = position_ids.expand(b, *position_ids.shape[1:])
-        self._check_positions(position_ids)
+        self._check_positions(position_ids, cache_length + q)
         mask = build_attention_mask(attention_mask, b, q, cache_length, input_ids.device)
         # A row that sees nothing (a padded query row in a full mask) would make attention NaN;
         # let it see everything instead. Its output is padding and never read.
@@ -403,12 +454,31 @@ class GLMModel(nn.Module):
             loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
         return GLMOutput(logits=logits, last_hidden_states=hidden, loss=loss, past_key_values=presents)
 
-    def _check_positions(self, position_ids: torch.Tensor) -> None:
+    def _check_positions(self, position_ids: torch.Tensor, length: int) -> None:
         # An out-of-range position would otherwise surface as an opaque index error deep in
-        # the embedding (or silently wrap on some devices).
+        # the embedding (a device-side assert on CUDA, which also ruins the CUDA context).
+        # Reading the largest id off an accelerator waits for the device at every step, so
+        # there it is read only when it can be out of range: every layout this package builds
+        # (Part A positions, blank positions, block positions of a span) stays below the cache
+        # plus input length, so an input that fits the table cannot overflow it. On the CPU
+        # the exact check is free and catches hand-made position ids too.
         limit = self.transformer.position_embeddings.num_embeddings
-        if position_ids.numel() and int(position_ids.max()) >= limit:
+        if not position_ids.numel() or (position_ids.device.type != "cpu" and length <= limit):
+            return
+        largest = int(position_ids.max())
+        if largest >= limit:
             raise ValueError(
-                f"position id {int(position_ids.max())} exceeds the model's maximum "
+                f"position id {largest} exceeds the model's maximum "
                 f"(max_sequence_length={self.config.max_sequence_length}); shorten the input"
             )
+
+
+def load_model(name_or_path: Any, dtype: torch.dtype | None = None, cache_dir: str | None = None,
+               config: GLMConfig | dict[str, Any] | str | None = None, **overrides: Any) -> GLMModel:
+    """:meth:`GLMModel.from_pretrained` as a function (``config`` for checkpoints without one)."""
+    return GLMModel.from_pretrained(name_or_path, config=config, dtype=dtype, cache_dir=cache_dir, **overrides)
+
+
+def save_model(model: GLMModel, directory: Any) -> None:
+    """Write ``config.json`` and ``model.safetensors`` with the hub port's key names (``glm.``)."""
+    model.save_pretrained(directory)

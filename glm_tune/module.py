@@ -164,33 +164,43 @@ class ClozeModule(pl.LightningModule):
         return out
 
     def cloze_loss(self, scores: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
-        golds = batch["golds"] if self.task.kind == "multiple_choice" else [[int(y)] if y >= 0 else [] for y in batch["labels"]]
-        keep = [i for i, g in enumerate(golds) if g]
-        if not keep:
-            return scores.sum() * 0.0
-        gold_mask = torch.zeros_like(scores, dtype=torch.bool)
-        for i in keep:
-            gold_mask[i, golds[i]] = True
-        scores, gold_mask = scores[keep], gold_mask[keep]
-        gold = scores.masked_fill(~gold_mask, float("-inf")).logsumexp(-1)
+        # Built without reading anything back from the device (a per-row `int(label)` would
+        # wait for it once per example): multiple-choice golds are Python lists, class labels
+        # a device tensor turned into a mask there.
+        if self.task.kind == "multiple_choice":
+            gold_mask = torch.zeros(scores.shape, dtype=torch.bool)
+            for i, g in enumerate(batch["golds"]):
+                gold_mask[i, g] = True
+            gold_mask = gold_mask.to(scores.device, non_blocking=True)
+        else:
+            labels = batch["labels"]
+            gold_mask = (labels[:, None] == torch.arange(scores.shape[-1], device=scores.device)) & (labels[:, None] >= 0)
+        keep = gold_mask.any(-1)
+        kept = keep.sum().clamp(min=1)
+        # A row without a gold takes every candidate as gold: its terms are finite and then
+        # weighted by zero, so it adds neither loss nor gradient (nor NaN through -inf).
+        gold = scores.masked_fill(~(gold_mask | ~keep[:, None]), float("-inf")).logsumexp(-1)
         # Cross-entropy with possibly several golds: -log(sum of gold probs / sum of all).
-        loss = (scores.logsumexp(-1) - gold).mean()
+        loss = torch.where(keep, scores.logsumexp(-1) - gold, 0.0).sum() / kept
+        gold_mean = torch.where(keep, gold, 0.0).sum() / kept
         if self.loss_kind == "generative":
-            return -gold.mean()
+            return -gold_mean
         if self.loss_kind == "mix":
-            return loss - gold.mean()
+            return loss - gold_mean
         return loss
 
     def generation_loss(self, batch: dict[str, Any]) -> torch.Tensor:
         inputs = self.tokenizer.build_inputs_for_generation(
             batch["contexts"], max_gen_length=max(len(t) for t in batch["targets"]) + 1, targets=batch["targets"]
         )
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
         labels = inputs.pop("labels")
+        # The target rows are found on the CPU: a boolean index on the device would wait for it.
+        rows, columns = (labels != IGNORE_INDEX).nonzero(as_tuple=True)
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
         out = self.model(**inputs, compute_logits=False)
-        where = labels != IGNORE_INDEX
-        logits = self.model.lm_logits(out.last_hidden_states[where]).float()
-        return F.cross_entropy(logits, labels[where], label_smoothing=self.options.label_smoothing)
+        rows, columns = rows.to(self.device), columns.to(self.device)
+        logits = self.model.lm_logits(out.last_hidden_states[rows, columns]).float()
+        return F.cross_entropy(logits, labels[rows, columns].to(self.device), label_smoothing=self.options.label_smoothing)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         if self.task.kind == "generation":
@@ -213,7 +223,8 @@ class ClozeModule(pl.LightningModule):
         rows = batch["index"].tolist()
         if self.task.kind == "generation":
             spans = generate_spans(self.model, batch["contexts"], batch["mask_positions"],
-                                   eop_id=self.tokenizer.eop_token_id, config=self.generation, **self._ids)
+                                   eop_id=self.tokenizer.eop_token_id, eos_id=self.tokenizer.eos_token_id,
+                                   config=self.generation, **self._ids)
             return [{"index": i, "prediction": self.tokenizer.decode(s).strip()} for i, s in zip(rows, spans)]
         if self.task.kind == "classification":
             scores = self.label_scores(batch).float()

@@ -52,6 +52,12 @@ def build_optimizer(
     groups = parameter_groups(module, weight_decay)
     if not groups:
         raise ValueError("nothing to train: every parameter is frozen")
-    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+    # Fused AdamW can skip a step on the device (``found_inf``), which lets StopOnNonFiniteLoss
+    # stop on a NaN loss without waiting for the device at every step. It also advertises that
+    # it can unscale fp16 gradients inside its step, and Lightning then refuses gradient
+    # clipping under mixed precision; without the advertisement the loss scaler unscales the
+    # gradients before clipping, as it does for any optimizer.
+    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=True)
+    vars(optimizer).pop("_step_supports_amp_scaling", None)
     scheduler = warmup_linear_decay(optimizer, total_steps, int(warmup_ratio * total_steps), decay_ratio)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -3,7 +3,7 @@
 ``pretrain(config)`` reads raw text (:mod:`glm_tune.corpus`), tokenizes and packs it, trains on
 GLM's objective (:mod:`glm_tune.infilling`) with the Lightning trainer that finetuning uses
 (:func:`glm_tune.trainer.build_trainer`), and saves ``output_dir/model`` in the hub layout with
-the tokenizer, ready for :func:`glm_tune.checkpoint.load_model` and
+the tokenizer, ready for :func:`glm_tune.model.load_model` and
 :func:`glm_tune.tokenizer.load_tokenizer`.
 
 Only torch, lightning, numpy, sentencepiece and safetensors are needed here (no ``datasets``,
@@ -24,7 +24,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from glm_tune.checkpoint import load_model, resolve, save_model
+from glm_tune.checkpoint import resolve
 from glm_tune.corpus import CorpusReport, read_documents
 from glm_tune.infilling import (
     IGNORE_INDEX,
@@ -36,7 +36,7 @@ from glm_tune.infilling import (
     collate,
     pack_documents,
 )
-from glm_tune.model import GLMConfig, GLMModel
+from glm_tune.model import GLMConfig, GLMModel, load_model, save_model
 from glm_tune.optim import build_optimizer
 from glm_tune.tokenizer import GLMTokenizer, load_tokenizer
 from glm_tune.trainer import TrainerOptions, build_trainer, last_checkpoint
@@ -55,6 +55,8 @@ class PretrainConfig:
     """Checkpoints, logs and the final ``model/`` directory go here."""
     model: str | None = None
     """Checkpoint (name or directory) to continue pretraining; None trains a new model."""
+    model_config: str | None = None
+    """Config of a --model checkpoint that carries none (THUDM's): a config.json or a known model name."""
     tokenizer: str | None = None
     """Tokenizer directory; required for a new model, default for a checkpoint: its own."""
     hidden_size: int = 256
@@ -65,8 +67,9 @@ class PretrainConfig:
     """New model: attention heads."""
     max_sequence_length: int = 512
     """New model: longest input (size of both position tables, minus one)."""
-    activation: str = "gelu"
-    """New model: gelu (exact) or gelu_tanh."""
+    activation: Literal["gelu", "gelu_tanh"] | None = None
+    """gelu (exact) or gelu_tanh; default: gelu for a new model, for a checkpoint what its config
+    records, else by origin (tanh for THUDM, FlagAI and PaddleNLP checkpoints)."""
     dropout: float = 0.1
     """New model: embedding, attention and output dropout."""
     infilling: InfillingConfig = field(default_factory=InfillingConfig)
@@ -122,9 +125,15 @@ class PretrainModule(pl.LightningModule):
         ).last_hidden_states
         # Logits only where there is a target (Part B, about a third of the tokens): a full
         # [b, L, vocab] tensor would dominate memory for large vocabularies.
-        targets = batch["labels"] != IGNORE_INDEX
-        logits = self.model.lm_logits(hidden[targets]).float()
-        return F.cross_entropy(logits, batch["labels"][targets]), int(targets.sum())
+        rows, columns = batch["target_rows"], batch["target_columns"]
+        logits = self.model.lm_logits(hidden[rows, columns]).float()
+        return F.cross_entropy(logits, batch["labels"][rows, columns]), len(rows)
+
+    def on_before_batch_transfer(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> dict:
+        # The targets are found while the batch is still on the CPU: a boolean index or a
+        # count on the device would wait for it at every step.
+        batch["target_rows"], batch["target_columns"] = (batch["labels"] != IGNORE_INDEX).nonzero(as_tuple=True)
+        return batch
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, tokens = self._loss(batch)
@@ -183,7 +192,7 @@ def _new_model(config: PretrainConfig, tokenizer: GLMTokenizer) -> GLMModel:
         vocab_size=tokenizer.padded_vocab_size, hidden_size=config.hidden_size, num_layers=config.num_layers,
         num_attention_heads=config.num_attention_heads, max_sequence_length=config.max_sequence_length,
         embedding_dropout_prob=config.dropout, attention_dropout_prob=config.dropout,
-        output_dropout_prob=config.dropout, activation=config.activation,
+        output_dropout_prob=config.dropout, activation=config.activation or "gelu",
     ))
 
 
@@ -215,7 +224,11 @@ def pretrain(config: PretrainConfig, callbacks: list[Callback] | None = None) ->
     out = Path(config.output_dir)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     tokenizer = load_tokenizer(config.tokenizer if config.tokenizer is not None else resolve(config.model))
-    model = _new_model(config, tokenizer) if config.model is None else load_model(config.model).train()
+    if config.model is None:
+        model = _new_model(config, tokenizer)
+    else:
+        overrides = {"activation": config.activation} if config.activation else {}
+        model = load_model(config.model, config=config.model_config, **overrides).train()
     _check_fits(model.config, tokenizer, config.infilling)
 
     documents = tokenize_corpus(tokenizer, config.corpus, config.min_chars)

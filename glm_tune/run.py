@@ -23,14 +23,15 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
 
-from glm_tune.checkpoint import CheckpointError, load_model, resolve, save_model
+from glm_tune.checkpoint import CheckpointError, resolve
 from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
+from glm_tune.model import load_model, save_model
 from glm_tune.module import ClozeModule, TrainingOptions
 from glm_tune.prompt import free_embedding_row
 from glm_tune.task import Task, resolve_task
@@ -61,6 +62,12 @@ class FitConfig:
     """Where checkpoints, logs, metrics and the finetuned model go (default: runs/<task>)."""
     tokenizer: str | None = None
     """Tokenizer directory when the model directory has no tokenizer files."""
+    model_config: str | None = None
+    """Config of a checkpoint that carries none (THUDM's): a config.json or a known model name
+    (default: the released model whose shapes the weights have)."""
+    activation: Literal["gelu", "gelu_tanh"] | None = None
+    """GELU of the model (default: what its config records, else by origin: exact erf for the hub
+    layout, tanh for THUDM, FlagAI and PaddleNLP checkpoints)."""
     pattern_id: int | None = None
     """Which of the task's cloze patterns to use (default: the task's, see `glm-tune tasks`)."""
     seed: int = 1234
@@ -139,7 +146,9 @@ def _load_backbone(config: FitConfig):
         p = config.training.dropout
         overrides = dict(embedding_dropout_prob=p, attention_dropout_prob=p, output_dropout_prob=p)
     directory = resolve(config.model)
-    model = load_model(directory, **overrides)
+    if config.activation is not None:
+        overrides["activation"] = config.activation
+    model = load_model(directory, config=config.model_config, **overrides)
     tokenizer_dir = config.tokenizer or directory
     try:
         tokenizer = load_tokenizer(tokenizer_dir)

@@ -67,6 +67,8 @@ IGNORE_INDEX = -100
 TOKENIZER_CONFIG = "tokenizer_config.json"
 ADDED_TOKENS = "added_tokens.json"
 SP_MODEL = "cog-pretrain.model"
+SP_MODEL_FLAGAI = "spiece.model"
+"""FlagAI 1.8.4's name for the same file (it is saved back as ``cog-pretrain.model``)."""
 SP_TOKENIZER_MODEL = "tokenizer.model"
 BERT_VOCAB = "vocab.txt"
 BPE_VOCAB = "vocab.json"
@@ -839,6 +841,7 @@ def _detect_kind(directory: Path) -> str:
                 f"(expected one of {', '.join(s.tokenizer_class for s in _SPECS.values())}); pass kind= to override"
             )
     has = {name: (directory / name).is_file() for name in (SP_MODEL, BERT_VOCAB, BPE_VOCAB, BPE_MERGES)}
+    has[SP_MODEL] = has[SP_MODEL] or (directory / SP_MODEL_FLAGAI).is_file()
     found = [k for k, present in (("chinese-sp", has[SP_MODEL]), ("bert", has[BERT_VOCAB])) if present]
     if (directory / SP_TOKENIZER_MODEL).is_file():
         found.append("sentencepiece")
@@ -846,7 +849,8 @@ def _detect_kind(directory: Path) -> str:
         found.append("gpt2 or roberta")
     if not found:
         raise FileNotFoundError(
-            f"no GLM tokenizer files in {directory}: looked for {TOKENIZER_CONFIG}, {SP_MODEL} (Chinese), "
+            f"no GLM tokenizer files in {directory}: looked for {TOKENIZER_CONFIG}, {SP_MODEL} or {SP_MODEL_FLAGAI} "
+            "(Chinese), "
             f"{SP_TOKENIZER_MODEL} (SentencePiece), "
             f"{BERT_VOCAB} (BERT), {BPE_VOCAB} + {BPE_MERGES} (GPT-2 / RoBERTa)"
         )
@@ -898,11 +902,14 @@ def load_tokenizer(path_or_dir: str | Path, kind: Kind | None = None) -> GLMToke
         raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {', '.join(KINDS)}")
     chosen = kind or _detect_kind(directory)
     spec = _SPECS[chosen]
-    missing = [name for name in spec.files if not (directory / name).is_file()]
+    files = [directory / name for name in spec.files]
+    if chosen == "chinese-sp" and not files[0].is_file() and (directory / SP_MODEL_FLAGAI).is_file():
+        files = [directory / SP_MODEL_FLAGAI]
+    missing = [file.name for file in files if not file.is_file()]
     if missing:
         raise FileNotFoundError(
             f"{directory} lacks {' and '.join(missing)}, which the {chosen} tokenizer ({spec.models}) needs"
         )
-    tokenizer = _CLASSES[chosen](*(directory / name for name in spec.files), name_or_path=str(directory))
+    tokenizer = _CLASSES[chosen](*files, name_or_path=str(directory))
     _check_added_tokens(directory, tokenizer)
     return tokenizer

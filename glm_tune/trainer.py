@@ -67,21 +67,91 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite: training stopped instead of going on with garbage."""
 
 
+def _skips_on_device(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.found_inf`` makes the step a no-op on the device: the fused
+    implementations do, unless they take the loss scaler's ``found_inf`` (then it is the
+    scaler's to set)."""
+    return (
+        isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD))
+        and all(group.get("fused") for group in optimizer.param_groups)
+        and not getattr(optimizer, "_step_supports_amp_scaling", False)
+    )
+
+
 class StopOnNonFiniteLoss(Callback):
     """Stop at the first NaN/inf loss with a message that says what usually causes it.
 
     With 16-mixed the loss scaler already skips steps whose *gradients* overflow; a non-finite
     *loss* means the forward pass itself overflowed, which no scaler fixes.
+
+    Asking the host whether the loss is finite waits for the device at every step. So, when
+    every optimizer can skip a step on the device (fused AdamW's ``found_inf``, the flag the
+    fp16 loss scaler uses, see :func:`_skips_on_device`), the first non-finite loss is only
+    recorded on the device and turns this and every later optimizer step into a no-op there:
+    the weights and optimizer state stay those of the last good step (with 16-mixed, the loss
+    scaler also skips steps whose gradients overflow, as always). The host reads the
+    record every ``log_every_n_steps`` batches (when the logger reads the loss anyway), before
+    a checkpoint is written, before validation and when training ends. With other optimizers
+    (DeepSpeed's, a plain AdamW) the loss is checked before every backward pass.
     """
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._on_device = all(_skips_on_device(optimizer) for optimizer in trainer.optimizers)
+        self._bad = None  # 1.0 on the device from the first non-finite loss on
+        self._batches = 0
+
     def on_before_backward(self, trainer, pl_module, loss) -> None:
-        # Before backward: the weights and optimizer state are still those of the last good step.
-        if not torch.isfinite(loss.detach()).all():
-            raise NonFiniteLossError(
-                f"the training loss is {loss.item()} in epoch {trainer.current_epoch}, after {trainer.global_step} "
-                f"optimizer steps (precision {trainer.precision}). Try a lower learning rate, --precision "
-                "bf16-mixed or 32-true instead of 16-mixed, or gradient clipping. The last good checkpoint is kept."
-            )
+        loss = loss.detach()
+        if not self._on_device:
+            # Before backward: the weights and optimizer state are still those of the last good step.
+            if not torch.isfinite(loss).all():
+                self._raise(loss, trainer.current_epoch, trainer.global_step, trainer)
+            return
+        bad = (~torch.isfinite(loss).all()).float()
+        if self._bad is None:
+            self._bad = torch.zeros_like(bad)
+            self._first = [torch.zeros_like(bad) for _ in range(3)]
+        # (loss, epoch, optimizer steps) of the first non-finite loss, for the message; the
+        # host numbers go in as kernel scalars, not as copies to the device.
+        new = bad > self._bad
+        self._first = [torch.where(new, value, first) for value, first in zip(
+            (loss.float().sum(), float(trainer.current_epoch), float(trainer.global_step)), self._first)]
+        self._bad = torch.maximum(self._bad, bad)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if self._on_device and self._bad is not None:
+            optimizer.found_inf = self._bad
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._batches += 1
+        if self._batches % max(1, trainer.log_every_n_steps) == 0:
+            self._check(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._check(trainer)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if trainer.state.fn == "fit":  # validation inside fit; not a later trainer.validate()
+            self._check(trainer)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        self._check(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer) -> None:
+        if getattr(self, "_bad", None) is not None and self._bad.item():
+            loss, epoch, step = (value.item() for value in self._first)
+            self._raise(loss, int(epoch), int(step), trainer)
+
+    @staticmethod
+    def _raise(loss, epoch: int, step: int, trainer) -> None:
+        raise NonFiniteLossError(
+            f"the training loss is {float(loss)} in epoch {epoch}, after {step} optimizer steps "
+            f"(precision {trainer.precision}). Try a lower learning rate, --precision bf16-mixed or 32-true "
+            "instead of 16-mixed, or gradient clipping. The last good checkpoint is kept."
+        )
 
 
 def checkpoint_dir(output_dir: str | Path) -> Path:

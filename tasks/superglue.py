@@ -22,7 +22,8 @@ import random
 from functools import partial
 from typing import Any
 
-from glm_tune.readers import Row
+from glm_tune.generation import GenerationConfig
+from glm_tune.readers import DataError, Row
 from glm_tune.task_definition import Task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
@@ -238,10 +239,59 @@ COPA = _superglue_task(
 
 
 def _wsc_fields(row: Row) -> Row:
-    """Hub rows have flat span fields; file rows nest them under ``target``."""
+    """Hub rows have flat span fields; file rows nest them under ``target``. Span indices are
+    repaired as GLM's reader does (:func:`repair_wsc_spans`)."""
     if "target" not in row:
         row["target"] = {k: row[k] for k in ("span1_text", "span2_text", "span1_index", "span2_index") if k in row}
+    return repair_wsc_spans(row)
+
+
+def repair_wsc_spans(row: Row) -> Row:
+    """Point ``span1_index``/``span2_index`` at their words, as GLM's ``WscProcessor`` does.
+
+    Some rows (FewGLUE's train idx 137: ``him,"`` for the pronoun ``him``) are off by one word or
+    have the pronoun glued to punctuation. A span that is one word off is moved; a pronoun that
+    only starts its word splits the word in two (the text changes accordingly). A pronoun still
+    not found is a bad row.
+    """
+    target = dict(row["target"])
+    words = row["text"].split()
+    lower = row["text"].lower().split()
+    span1, index1 = target["span1_text"].lower().split(), int(target["span1_index"])
+    if lower[index1:index1 + len(span1)] != span1:
+        for offset in (-1, 1):
+            if lower[max(index1 + offset, 0):index1 + len(span1) + offset] == span1:
+                index1 += offset
+                break
+    pronoun, index2 = target["span2_text"], int(target["span2_index"])
+    if not (0 <= index2 < len(words)) or words[index2] != pronoun:
+        for offset in (-1, 1):
+            if 0 <= index2 + offset < len(words) and words[index2 + offset] == pronoun:
+                index2 += offset
+                break
+        if 0 <= index2 < len(words) and words[index2] != pronoun and words[index2].startswith(pronoun):
+            words[index2:index2 + 1] = [pronoun, words[index2][len(pronoun):]]
+            row["text"] = " ".join(words)
+        if not (0 <= index2 < len(words)) or words[index2] != pronoun:
+            raise DataError(
+                f"WSC row {row.get('idx', '?')}: span2_text {pronoun!r} is not at span2_index "
+                f"{target['span2_index']} (nor one word off) in {row['text']!r}"
+            )
+    target["span1_index"], target["span2_index"] = index1, index2
+    row["target"] = target
     return row
+
+
+def _candidate_texts(candidates: list[Any]) -> list[str]:
+    """A row's own candidates: strings, or GLM's WSC-negative objects ``{"text": ...}``."""
+    texts = []
+    for candidate in candidates:
+        if isinstance(candidate, dict):
+            if not isinstance(candidate.get("text"), str):
+                raise DataError(f"WSC candidate {candidate!r} has no 'text' string")
+            candidate = candidate["text"]
+        texts.append(candidate)
+    return texts
 
 
 def _wsc_pattern(pattern_id: int):
@@ -262,16 +312,21 @@ def _wsc_pattern(pattern_id: int):
     return Template(pattern)
 
 
+WSC_CHUNK = 9
+"""Most negatives per WSC training row (GLM's ``WscProcessor``)."""
+
+
 def _wsc_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
     """Give every row ``candidates``: span1 first, then negatives.
 
     GLM reads negative noun phrases from a preprocessed ``WSC-negative/*.jsonl`` that is not in
-    the official data. Here a row's own ``candidates`` list (such a file's field) is used when
-    present; otherwise the negatives are the span1 texts of the other rows about the same pronoun
+    the official data. Here a row's own ``candidates`` list (such a file's field: strings or
+    ``{"text": ...}`` objects) is used when present; otherwise the negatives are the span1 texts of the other rows about the same pronoun
     in the same text (official WSC asks about several referents per sentence, the wrong ones
     labelled False). FewGLUE's 32 training rows are all True and unique, so they get none: the
     row has the single candidate span1, which only a generative loss (GLM's ``mix``) learns from.
-    Training keeps only True rows, as GLM does.
+    Training keeps only True rows, as GLM does, and a training row with more than 9 negatives
+    becomes several rows of 9.
     """
     rows = [_wsc_fields(row) for row in rows]
     groups: dict[tuple[str, int], list[str]] = {}
@@ -287,12 +342,20 @@ def _wsc_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
         if split == "train" and label != "True":
             continue
         span1 = row["target"]["span1_text"]
-        own = list(row.get("candidates") or [])
+        own = _candidate_texts(list(row.get("candidates") or []))
         same = groups[(row["text"], int(row["target"]["span2_index"]))]
         negatives: list[str] = []
         for text in own + same:
             if text.lower() != span1.lower() and text.lower() not in (n.lower() for n in negatives):
                 negatives.append(text)
+        if split == "train" and len(negatives) > WSC_CHUNK:
+            # GLM splits a long negative list into training rows of 9 negatives each, the last
+            # one topped up from the start of the list.
+            for start in range(0, len(negatives), WSC_CHUNK):
+                chunk = negatives[start:start + WSC_CHUNK]
+                chunk += negatives[:WSC_CHUNK - len(chunk)]
+                out.append({**row, "candidates": [span1, *chunk]})
+            continue
         row["candidates"] = [span1, *negatives]
         out.append(row)
     return out
@@ -328,6 +391,41 @@ WSC = _superglue_task(
         f"GLM trains it with the mix loss and length penalty 1; {_FILES_NOTE}"
     ),
     extra={"loss": "mix", "length_penalty": 1.0},
+)
+
+
+def _wsc_generative_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
+    """Repaired spans; training keeps the True rows (their span1 is the target), as GLM does."""
+    out = []
+    for row in (_wsc_fields(row) for row in rows):
+        label = str(row.get("label"))
+        if label in ("0", "1"):  # hub class index
+            label = "True" if label == "1" else "False"
+        row["label"] = label
+        if split != "train" or label == "True":
+            out.append(row)
+    return out
+
+
+WSC_GENERATIVE = _superglue_task(
+    "wsc_generative",
+    "generation",
+    patterns=Patterns({i: _wsc_pattern(i) for i in range(3)}),
+    fields=("text", "target"),
+    metrics=("span_match_accuracy",),
+    target=lambda row: " " + row["target"]["span1_text"],
+    references=lambda row: [str(row["label"]), row["target"]["span1_text"]],
+    expand=_wsc_generative_expand,
+    generation=GenerationConfig(max_new_tokens=16),
+    default_pattern_id=2,
+    max_length=128,
+    hub_dataset=("aps/super_glue", "wsc.fixed"),
+    description=(
+        "SuperGLUE WSC as GLM's generative variant (config_tasks/task_wsc_generative.sh): trained to "
+        "generate span1 for the *pronoun* (True rows), evaluated True iff the greedy span is span1 "
+        "(span_match_accuracy against the label); "
+        f"same patterns as wsc; {_FILES_NOTE}"
+    ),
 )
 
 # --------------------------------------------------------------------------------------------
@@ -475,4 +573,5 @@ RECORD = _superglue_task(
 )
 
 
-__all__: list[Any] = ["RTE", "CB", "BOOLQ", "WIC", "COPA", "WSC", "MULTIRC", "RECORD", "copa_choice"]
+__all__: list[Any] = ["RTE", "CB", "BOOLQ", "WIC", "COPA", "WSC", "WSC_GENERATIVE", "MULTIRC", "RECORD", "copa_choice",
+                      "repair_wsc_spans"]

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from glm_tune.checkpoint import CheckpointError, load_model, resolve, save_model
-from glm_tune.model import GLMModel
+from glm_tune.checkpoint import CheckpointError, resolve
+from glm_tune.model import GLMModel, load_model, save_model
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,9 @@ def test_unprefixed_and_flagai_layouts(golden_dir, reference, probe_input, tmp_p
     saved = bare if layout == "bare" else {"module": {f"model.{k}": v for k, v in bare.items()}}
     copy_config(golden_dir, tmp_path)
     torch.save(saved, tmp_path / "pytorch_model.bin")
-    assert torch.equal(logits(load_model(tmp_path), probe_input), logits(reference, probe_input))
+    # Both are the original code's layouts, so they load with its tanh GELU.
+    tanh = GLMModel.from_pretrained(str(golden_dir), activation="gelu_tanh")
+    assert torch.equal(logits(load_model(tmp_path), probe_input), logits(tanh, probe_input))
 
 
 def test_sharded_safetensors(reference, probe_input, tmp_path):
@@ -151,3 +153,18 @@ def test_models_command_lists_names_and_sizes(capsys):
     out = capsys.readouterr().out
     assert "glm-large-chinese" in out and "glm-large-ch" in out and "THUDM/glm-10b" in out
     assert "356M" in out and "chinese-sp" in out
+    assert "exact erf GELU" in out and "tanh GELU" in out
+
+
+def test_checkpoint_module_never_imports_the_model():
+    # model.py -> checkpoint.py is the only direction (counting imports inside functions):
+    # checkpoint.py deals in files, state dicts and config dicts.
+    import ast
+    from pathlib import Path
+
+    import glm_tune.checkpoint
+
+    tree = ast.parse(Path(glm_tune.checkpoint.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.startswith("glm_tune")}

@@ -96,3 +96,78 @@ def test_cli_errors_are_clear(golden_dir, tokenizers_dir, capsys):
     with pytest.raises(SystemExit):
         main(["fill", "x[MASK]", "--model", "glm-lage-ch"])
     assert "Did you mean" in capsys.readouterr().err
+
+
+@pytest.fixture
+def fed_contexts(monkeypatch):
+    """The context ids fill_text hands to generation, recorded."""
+    import glm_tune.fill as fill_module
+
+    seen = []
+    real = fill_module.fill_blanks_in_turn
+
+    def spy(model, context, *args, **kwargs):
+        seen.append(list(context))
+        return real(model, context, *args, **kwargs)
+
+    monkeypatch.setattr(fill_module, "fill_blanks_in_turn", spy)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def thudm_model(golden_dir, tmp_path_factory):
+    """The golden weights in THUDM's layout (bare keys in a training dict, no config.json)."""
+    import torch
+
+    from glm_tune.model import GLMModel
+
+    folder = tmp_path_factory.mktemp("thudm")
+    state = torch.load(golden_dir / "pytorch_model.bin", weights_only=True)
+    torch.save({"iteration": 1, "module": {k.removeprefix("glm."): v for k, v in state.items()}},
+               folder / "mp_rank_00_model_states.pt")
+    return GLMModel.from_pretrained(str(folder), config=str(golden_dir / "config.json"))
+
+
+def test_trailing_blank_follows_the_origin(loaded, thudm_model, fed_contexts):
+    hub, tokenizer = loaded
+    text = "问题:啤酒伤胃吗?回答:[gMASK]"
+    options = GenerationConfig(max_new_tokens=3)
+    encoded = tokenizer.encode(text)
+    assert encoded[-1] == tokenizer.eos_token_id
+    fill_text(hub, tokenizer, text, options)  # the Hugging Face port's tokenizer: eos after the blank
+    fill_text(thudm_model, tokenizer, text, options)  # GLM's generate_samples.py: none
+    fill_text(thudm_model, tokenizer, text, options, eos_after_blank=True)
+    fill_text(hub, tokenizer, text, options, eos_after_blank=False)
+    assert fed_contexts == [encoded, encoded[:-1], encoded, encoded[:-1]]
+    assert encoded[:-1][-1] == tokenizer.gmask_token_id  # [CLS] 问题:…回答:[gMASK], then <|startofpiece|>
+
+
+def test_text_not_ending_with_a_blank_keeps_its_eos(loaded, thudm_model, fed_contexts):
+    _, tokenizer = loaded
+    fill_text(thudm_model, tokenizer, "北京[MASK]是中国的首都。", GenerationConfig(max_new_tokens=2))
+    fill_text(thudm_model, tokenizer, "北京是中国的首都", GenerationConfig(max_new_tokens=2))  # [gMASK] appended
+    assert fed_contexts[0][-1] == tokenizer.eos_token_id
+    assert fed_contexts[1][-1] == tokenizer.gmask_token_id
+
+
+def test_cli_eos_after_blank_option(golden_dir, tokenizers_dir, fed_contexts, capsys):
+    common = ["--model", str(golden_dir), "--tokenizer", str(tokenizers_dir / "glm-chinese"), "--max-new-tokens", "2"]
+    main(["fill", "回答:[MASK]", *common, "--eos-after-blank", "false"])
+    main(["fill", "回答:[MASK]", *common])
+    assert fed_contexts[0] == fed_contexts[1][:-1]
+
+
+def test_flagai_checkpoints_add_no_eos_after_a_blank(golden_dir, tokenizers_dir, tmp_path, fed_contexts):
+    # FlagAI's predictor (predict_generate_*) adds <|endoftext|> only when the text does not end in [gMASK].
+    import shutil
+
+    import torch
+
+    shutil.copy(golden_dir / "config.json", tmp_path / "config.json")
+    state = torch.load(golden_dir / "pytorch_model.bin", weights_only=True)
+    torch.save({"module": {"model." + k.removeprefix("glm."): v for k, v in state.items()}},
+               tmp_path / "pytorch_model.bin")
+    model, tokenizer = load_model_and_tokenizer(str(tmp_path), str(tokenizers_dir / "glm-chinese"))
+    assert model.config.origin == "flagai"
+    fill_text(model, tokenizer, "问题:啤酒伤胃吗?回答:[gMASK]", GenerationConfig(max_new_tokens=2))
+    assert fed_contexts[0][-1] == tokenizer.gmask_token_id

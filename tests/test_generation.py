@@ -120,3 +120,45 @@ def test_config_validation():
         GenerationConfig(strategy="topk")
     with pytest.raises(ValueError, match="min_new_tokens"):
         GenerationConfig(max_new_tokens=2, min_new_tokens=3)
+
+
+EOS = 50000
+
+
+@pytest.fixture(scope="module")
+def prefers_eos(golden_dir):
+    """A copy of the golden model whose output always prefers <|endoftext|>."""
+    biased = GLMModel.from_pretrained(str(golden_dir))
+    bias = torch.zeros(biased.config.vocab_size)
+    bias[EOS] = 100.0
+    biased.lm_logits = lambda hidden: GLMModel.lm_logits(biased, hidden) + bias
+    return biased
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_span_ends_at_eos_in_every_strategy(prefers_eos, end_to_end, strategy):
+    # THUDM's generation and FlagAI's predictor end a span at <|endofpiece|> or <|endoftext|>.
+    _, contexts, masks = end_to_end
+    config = GenerationConfig(strategy=strategy, max_new_tokens=5, seed=0)
+    ended = generate_spans(prefers_eos, contexts[:2], masks[:2], sop_id=SOP, eop_id=EOP, pad_id=PAD, eos_id=EOS,
+                           config=config)
+    assert ended == [[], []]
+    # Without eos_id the span runs on through <|endoftext|>, as the Hugging Face port's generate does.
+    ran_on = generate_spans(prefers_eos, contexts[:1], masks[:1], sop_id=SOP, eop_id=EOP, pad_id=PAD, config=config)
+    assert EOS in ran_on[0] and len(ran_on[0]) == 5
+    # min_new_tokens forbids eos as it forbids eop; the span then ends at the first eos allowed.
+    config = GenerationConfig(strategy=strategy, max_new_tokens=5, min_new_tokens=2, seed=0)
+    spans = generate_spans(prefers_eos, contexts[:1], masks[:1], sop_id=SOP, eop_id=EOP, pad_id=PAD, eos_id=EOS,
+                           config=config)
+    assert len(spans[0]) == 2 and EOS not in spans[0]
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_fill_blanks_in_turn_ends_each_span_at_eos(prefers_eos, strategy):
+    context = [50002, 101, 102, 50003, 103, 104, 50003, 105, 50000]
+    config = GenerationConfig(strategy=strategy, max_new_tokens=4, seed=0)
+    spans = fill_blanks_in_turn(prefers_eos, context, [3, 6], sop_id=SOP, eop_id=EOP, pad_id=PAD, eos_id=EOS,
+                                config=config)
+    assert spans == [[], []]
+    spans = fill_blanks_in_turn(prefers_eos, context, [3, 6], sop_id=SOP, eop_id=EOP, pad_id=PAD, config=config)
+    assert all(EOS in span for span in spans)

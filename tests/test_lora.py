@@ -7,7 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from glm_tune.checkpoint import CheckpointError, load_model
+from glm_tune.checkpoint import CheckpointError
+from glm_tune.model import load_model
 from glm_tune.data import DataOptions
 from glm_tune.lora import add_lora
 from glm_tune.module import TrainingOptions

@@ -200,3 +200,15 @@ def test_config_round_trip_keeps_unknown_fields_and_aliases():
 def test_parameter_count_formula_matches_module():
     config = GLMConfig(vocab_size=256, hidden_size=16, num_layers=3, num_attention_heads=2, max_sequence_length=32)
     assert sum(p.numel() for p in GLMModel(config).parameters()) == config.num_parameters()
+
+
+def test_an_out_of_range_position_is_a_clear_error():
+    model = GLMModel(GLMConfig(vocab_size=64, hidden_size=16, num_layers=1, num_attention_heads=2,
+                               max_sequence_length=8)).eval()
+    positions = torch.zeros(1, 2, 3, dtype=torch.long)
+    positions[0, 1, 2] = 9  # a block position past the table of 9 rows
+    with pytest.raises(ValueError, match="position id 9 exceeds the model's maximum"):
+        model(torch.ones(1, 3, dtype=torch.long), position_ids=positions)
+    with pytest.raises(ValueError, match="position id 9 exceeds"):
+        model(torch.ones(1, 10, dtype=torch.long))  # too long for the default arange positions
+    model(torch.ones(1, 9, dtype=torch.long))  # the longest that fits

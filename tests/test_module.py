@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from glm_tune.checkpoint import load_model
+from glm_tune.model import load_model
 from glm_tune.data import ClozeDataModule, DataOptions, collate
 from glm_tune.module import ClozeModule, TrainingOptions
 from glm_tune.run import FitConfig, fit, predict
@@ -129,7 +129,7 @@ def test_a_nan_loss_stops_training_with_a_clear_error(golden, shared, tmp_path):
     model = load_model(golden[0])
     with torch.no_grad():
         model.word_embeddings.weight[:] = float("nan")
-    from glm_tune.checkpoint import save_model
+    from glm_tune.model import save_model
 
     save_model(model, broken)
     config = _config((broken, golden[1]), tmp_path / "nan", "sst2", shared / "data" / "sst2",
@@ -137,3 +137,27 @@ def test_a_nan_loss_stops_training_with_a_clear_error(golden, shared, tmp_path):
     with pytest.raises(NonFiniteLossError, match="loss is nan in epoch 0, after 0 optimizer steps"):
         fit(config)
     assert not (tmp_path / "nan" / "model").exists()
+
+
+@pytest.mark.parametrize("kind", ["classification", "multiple_choice"])
+def test_cloze_loss_averages_labelled_rows_and_ignores_the_rest(kind):
+    from types import SimpleNamespace
+
+    scores = torch.tensor([[-1.0, -2.0, -0.5], [-0.3, -1e4, -1e4], [-2.0, -1.0, -3.0]], requires_grad=True)
+    golds = [[2], [], [0, 1]] if kind == "multiple_choice" else [[2], [], [1]]
+    batch = {"golds": golds, "labels": torch.tensor([g[0] if g else -1 for g in golds])}
+    # -log(sum of gold probabilities / sum of all), averaged over the rows that have a gold;
+    # generative: minus the mean log of the summed gold scores.
+    labelled = [i for i, g in enumerate(golds) if g]
+    probs = scores.detach().softmax(-1)
+    expected = {
+        "cross_entropy": -torch.stack([probs[i, golds[i]].sum().log() for i in labelled]).mean(),
+        "generative": -torch.stack([scores.detach()[i, golds[i]].exp().sum().log() for i in labelled]).mean(),
+    }
+    for loss_kind, reference in expected.items():
+        module = SimpleNamespace(task=SimpleNamespace(kind=kind), loss_kind=loss_kind)
+        loss = ClozeModule.cloze_loss(module, scores, batch)
+        torch.testing.assert_close(loss, reference)
+        scores.grad = None
+        loss.backward()
+        assert torch.isfinite(scores.grad).all() and not scores.grad[1].any()

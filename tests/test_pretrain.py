@@ -9,7 +9,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from glm_tune.checkpoint import load_model
+from glm_tune.model import load_model
 from glm_tune.infilling import InfillingConfig, collate
 from glm_tune.pretrain import PretrainConfig, PretrainModule, pretrain
 from glm_tune.tokenizer import load_tokenizer

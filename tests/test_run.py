@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from glm_tune.checkpoint import load_model
+from glm_tune.model import load_model
 from glm_tune.cli import main
 from glm_tune.data import DataOptions
 from glm_tune.module import TrainingOptions

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from glm_tune.metrics import build_metric, build_metrics
+from glm_tune.readers import DataError
 from glm_tune.task import get_task
 
 CLASSIFICATION = {"boolq": "BoolQ", "cb": "CB", "rte": "RTE", "wic": "WiC"}
@@ -251,3 +252,64 @@ def test_glue_rte_renders_like_superglue_rte(bert):
         a = superglue.patterns[pattern_id].encode({"premise": premise, "hypothesis": hypothesis}, bert, 64)
         b = glue.patterns[pattern_id].encode({"sentence1": premise, "sentence2": hypothesis}, bert, 64)
         assert a.input_ids == b.input_ids and a.mask_position == b.mask_position
+
+
+def wsc_row(text, span1, index1, span2, index2, label=True, **extra):
+    return {"text": text, "label": label, "idx": 0, **extra,
+            "target": {"span1_text": span1, "span1_index": index1, "span2_text": span2, "span2_index": index2}}
+
+
+def test_wsc_accepts_glm_candidate_objects():
+    # GLM's WSC-negative files give candidates as {"text": ...} objects.
+    task = get_task("wsc")
+    row = wsc_row("Mark told Pete many lies about himself. He should have been more skeptical.", "Pete", 2, "He", 7,
+                  candidates=[{"text": "Mark"}, {"text": "lies"}, {"text": "Mark"}, "Pete"])
+    expanded = task.expand([row], "validation", random.Random(0))
+    assert expanded[0]["candidates"] == ["Pete", "Mark", "lies"]
+
+
+def test_wsc_span_indices_are_repaired_as_glm_does(shared):
+    # FewGLUE train idx 137 has the pronoun glued to punctuation: `him,"` at span2_index.
+    task = get_task("wsc")
+    train, _ = task.load_split("train", fewglue(shared, "WSC"))
+    row = next(r for r in train if r["idx"] == 137)
+    words = row["text"].split()
+    assert words[row["target"]["span2_index"]] == row["target"]["span2_text"] == "him"
+    assert "*him*" in task.patterns[2].render(row).text
+    # One word off (either way) is moved back onto the span.
+    text = "The trophy does not fit into the suitcase because it is too small ."
+    fixed = task.expand([wsc_row(text, "the suitcase", 7, "it", 10)], "validation", random.Random(0))[0]["target"]
+    assert (fixed["span1_index"], fixed["span2_index"]) == (6, 9)
+    with pytest.raises(DataError, match="span2_text 'they' is not at span2_index 3"):
+        task.expand([wsc_row(text, "the suitcase", 6, "they", 3)], "validation", random.Random(0))
+
+
+def test_wsc_training_rows_with_many_negatives_are_chunked_by_nine():
+    task = get_task("wsc")
+    negatives = [f"thing{i}" for i in range(20)]
+    row = wsc_row("Mark told Pete many lies about himself. He should have been more skeptical.", "Pete", 2, "He", 7,
+                  candidates=negatives)
+    chunks = task.expand([row], "train", random.Random(0))
+    assert [c["candidates"][1:] for c in chunks] == [negatives[:9], negatives[9:18], negatives[18:] + negatives[:7]]
+    assert all(c["candidates"][0] == "Pete" for c in chunks)
+    assert len(task.expand([row], "validation", random.Random(0))[0]["candidates"]) == 21
+
+
+def test_wsc_generative_is_glms_generative_evaluation(shared):
+    task = get_task("wsc_generative")
+    assert task.kind == "generation"
+    train, _ = task.load_split("train", fewglue(shared, "WSC"))
+    row = train[0]
+    assert task.target(row) == " Tina"
+    rows = [wsc_row("Mark told Pete many lies about himself. He should have been more skeptical.", "Pete", 2, "He", 7),
+            wsc_row("Mark told Pete many lies about himself. He should have been more skeptical.", "Mark", 0, "He", 7,
+                    label=False)]
+    assert len(task.expand([dict(r) for r in rows], "train", random.Random(0))) == 1
+    evaluation = task.expand([dict(r) for r in rows], "validation", random.Random(0))
+    metric = task.build_metrics()
+    # Row 1 (True): span1 generated, right. Row 2 (False): span1 "Mark" generated, wrong.
+    metric.update(["Pete", "Mark"], [task.gold_texts(r) for r in evaluation])
+    assert float(metric.compute()["span_match_accuracy"]) == 0.5
+    metric.reset()
+    metric.update([" Pete", "Pete"], [task.gold_texts(r) for r in evaluation])
+    assert float(metric.compute()["span_match_accuracy"]) == 1.0

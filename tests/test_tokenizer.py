@@ -389,3 +389,14 @@ def test_sentencepiece_kind_for_any_size(tmp_path):
         (tmp_path / "both" / name).symlink_to(tmp_path / "tokenizer.model")
     with pytest.raises(ValueError, match="several tokenizers"):
         load_tokenizer(tmp_path / "both")
+
+
+def test_flagai_spiece_model_is_found(tokenizers_dir, zh, tmp_path):
+    """FlagAI 1.8.4 names glm-large-ch's SentencePiece file spiece.model."""
+    (tmp_path / "spiece.model").symlink_to(tokenizers_dir / "glm-chinese" / "cog-pretrain.model")
+    tokenizer = load_tokenizer(tmp_path)
+    assert tokenizer.kind == "chinese-sp"
+    text = "北京故宫是中国[MASK]非物质文化遗产。"
+    assert tokenizer.encode(text) == zh.encode(text)
+    tokenizer.save_pretrained(tmp_path / "saved")
+    assert (tmp_path / "saved" / "cog-pretrain.model").is_file()

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from glm_tune.checkpoint import load_model, resolve, save_model
+from glm_tune.checkpoint import resolve
 from glm_tune.data import DataOptions
-from glm_tune.model import GLMModel
+from glm_tune.model import GLMModel, load_model, save_model
 from glm_tune.module import TrainingOptions
 from glm_tune.readers import read_rows
 from glm_tune.run import FitConfig, evaluate, fit

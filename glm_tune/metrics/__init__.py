@@ -44,6 +44,7 @@ from glm_tune.metrics.multirc import MultiRCExactMatch
 from glm_tune.metrics.qa import (
     AnswerF1,
     ExactMatch,
+    SpanMatchAccuracy,
     cmrc_exact_match,
     cmrc_f1,
     cmrc_segment,
@@ -67,6 +68,7 @@ __all__ = [
     "ChoiceAccuracy",
     "EmptyMetricError",
     "ExactMatch",
+    "SpanMatchAccuracy",
     "F1a",
     "MacroF1",
     "MatthewsCorrCoef",
@@ -134,6 +136,7 @@ _REGISTRY: dict[str, MetricFactory] = {
     "f1": _f1,
     "f1a": F1a,
     "multirc_em": MultiRCExactMatch,
+    "span_match_accuracy": SpanMatchAccuracy,
     **{variant: _rouge_factory(variant) for variant in ROUGE_VARIANTS},
 }
 

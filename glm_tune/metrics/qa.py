@@ -193,3 +193,19 @@ class AnswerF1(_AnswerOverlap):
     """Answer F1, max over gold answers: SQuAD v1.1 / ReCoRD (``"en"``) or CMRC2018 (``"zh"``)."""
 
     scorers: ClassVar[dict[str, AnswerScorer]] = {"en": squad_f1, "zh": cmrc_f1}
+
+
+class SpanMatchAccuracy(MeanOfScores):
+    """Accuracy of "the generated span is the reference span" as a yes/no prediction.
+
+    GLM's generative WSC (``config_tasks/task_wsc_generative.sh``) predicts True iff the model
+    reproduces span1 (its teacher-forced argmax; greedy decoding gives the same span), and
+    scores that against the row's True/False label. ``target`` per example is
+    ``[label, reference span]``; spans are compared after stripping surrounding whitespace.
+    """
+
+    def update(self, preds: Sequence[str], target: Sequence[Sequence[str]]) -> None:
+        """Add a batch: one generated span per example and its ``[label, reference]``."""
+        check_same_length(preds, target)
+        self.add_scores([float((pred.strip() == span.strip()) == (label == "True"))
+                         for pred, (label, span) in zip(preds, target, strict=True)])
