@@ -18,6 +18,7 @@ from glm_tune.data import DataOptions
 from glm_tune.model import GLMConfig
 from glm_tune.module import TrainingOptions
 from glm_tune.run import FitConfig
+from glm_tune.task_file import TaskOptions
 from glm_tune.trainer import TrainerOptions
 
 
@@ -212,7 +213,7 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-_SECTIONS = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions}
+_SECTIONS = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions, "task_options": TaskOptions}
 _RUN_FIELDS = ("task", "model", "output_dir", "tokenizer", "model_config", "activation", "pattern_id", "seed",
                "resume", "overwrite")
 
@@ -229,7 +230,8 @@ def _run_parser(description: str, fields: tuple[str, ...], sections: tuple[str, 
         # A model directory written by fit records its task.
         skip.add("task")
         parser.add_argument("--task", type=str | None, default=None,
-                            help="Task name or path/to/file.py:NAME (default: the one the model was finetuned on).")
+                            help="Task name, path/to/task.yaml or path/to/file.py:NAME (default: the one the model was "
+                                 "finetuned on).")
     parser.add_class_arguments(FitConfig, nested_key=None, skip=skip)
     for section in sections:
         parser.add_class_arguments(_SECTIONS[section], nested_key=None)
@@ -275,7 +277,8 @@ def _evaluate(stage: str):
 def _predict(namespace) -> None:
     from glm_tune.run import predict
 
-    result = predict(_fit_config(_without(namespace, "input", "output")), namespace.input, namespace.output)
+    result = predict(_fit_config(_without(namespace, "input", "output", "format")), namespace.input, namespace.output,
+                     namespace.format)
     print(f"predictions: {result.predictions}")
 
 
@@ -302,7 +305,7 @@ def build_parser():
     fit_parser = _run_parser(
         "Finetune a GLM on a task: trains, keeps the best checkpoint by the task's first metric, prints the "
         "metrics and saves the model (hub layout + tokenizer + task record) in OUTPUT_DIR/model.",
-        _RUN_FIELDS, ("data", "training", "trainer"),
+        _RUN_FIELDS, ("data", "training", "trainer", "task_options"),
     )
     commands.add_subcommand("fit", fit_parser, help="finetune a model on a task")
     for stage in ("validate", "test"):
@@ -322,7 +325,13 @@ def build_parser():
     )
     predict_parser.add_argument("--input", type=str, required=True, help="rows to predict (JSONL or TSV with header)")
     predict_parser.add_argument("--output", type=str | None, default=None,
-                                help="where to write predictions (default: INPUT.predictions.jsonl)")
+                                help="where to write predictions (default: INPUT.predictions.jsonl); with "
+                                     "--format superglue|clue the folder for the leaderboard's file (default: "
+                                     "the input's folder)")
+    predict_parser.add_argument("--format", type=Literal["jsonl", "superglue", "clue"], default="jsonl",
+                                help="jsonl: each row with its prediction and scores; superglue / clue: the file "
+                                     "the leaderboard takes (BoolQ.jsonl, MultiRC.jsonl, tnewsf_predict.json, ...), "
+                                     "rows keyed by the input's idx / id")
     commands.add_subcommand("predict", predict_parser, help="predict rows with a finetuned model")
     suite_parser = ArgumentParser(
         description="Run every fit config (*.yaml) of a suite directory in name order, each into "

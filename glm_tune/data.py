@@ -25,7 +25,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from glm_tune.readers import DataError, ReadReport, Row, read_rows
+from glm_tune.readers import DataError, ReadReport, Row, format_for, read_rows
 from glm_tune.task import Task
 from glm_tune.template import Template, TruncationError
 from glm_tune.verbalizer import VerbalizedLabels, Verbalizer
@@ -251,7 +251,9 @@ class ClozeDataModule(pl.LightningDataModule):
         path = Path(self.predict_file)
         if not path.is_file():
             raise DataError(f"--input {path} not found")
-        fmt = {".tsv": "tsv"}.get(path.suffix, "jsonl")
+        # The task's own reader for its own kind of file (SQuAD JSON, CoLA's TSV), else by extension.
+        own = {Path(f).suffix for f in self.task.files.values()}
+        fmt = self.task.file_format if path.suffix in own and self.task.file_format != "auto" else format_for(path)
         fields = self.task.raw_fields or self.task.fields
         rows, report = read_rows(path, fmt, fields, skip_bad_rows=self.options.skip_bad_rows)
         if self.task.expand is not None:
@@ -282,7 +284,7 @@ class ClozeDataModule(pl.LightningDataModule):
         example = Example(index, context, mask_position)
         if task.kind == "classification":
             label = row.get(task.label_field)
-            if label is not None and str(label) not in task.ignore_labels:
+            if label not in (None, "") and str(label) not in task.ignore_labels:
                 example.label = self.labels.labels.index(str(label))
                 example.labelled = True
         elif task.kind == "multiple_choice":
@@ -314,7 +316,8 @@ class ClozeDataModule(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         if stage == "fit":
             for name in (self.options.train_split, self.options.validation_split):
-                self._announce(self.split(name))
+                if name:  # None: --no_validation
+                    self._announce(self.split(name))
         elif stage == "validate":
             self._announce(self.split(self.options.validation_split))
         elif stage == "test":

@@ -13,7 +13,7 @@ Evaluation feeds the task's metrics; prediction returns labels, candidates or te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from glm_tune.generation import GenerationConfig, generate_spans
+from glm_tune.lora import DEFAULT_TARGETS, add_lora
 from glm_tune.model import GLMModel
 from glm_tune.optim import build_optimizer
 from glm_tune.prompt import PromptEncoder, PromptEncoderKind, attach_prompt
@@ -48,7 +49,8 @@ class TrainingOptions:
     adam_beta2: float = 0.999
     """AdamW beta2 (GLM-10B used 0.95)."""
     warmup_ratio: float = 0.1
-    """Fraction of the optimizer steps spent warming the learning rate up from 0 (then linear decay)."""
+    """Fraction of the optimizer steps spent warming the learning rate up from 0 (then linear
+    decay to --lr_decay_ratio of the peak)."""
     loss: Loss = "auto"
     """cross_entropy over label/candidate scores, generative (minus the gold span's log-prob),
     or mix (both; GLM's WSC loss). auto: the task's choice (WSC: mix), else cross_entropy."""
@@ -67,6 +69,24 @@ class TrainingOptions:
     """Recompute each layer's activations in the backward pass: much less memory, ~30% slower."""
     dropout: float | None = None
     """Override the model's dropout probabilities (default: the checkpoint's, 0.1 for GLM)."""
+    adam_eps: float = 1e-8
+    """AdamW epsilon."""
+    lr_decay_ratio: float = 0.0
+    """The learning rate decays linearly to this fraction of the peak (GLM: 0.1), not to 0."""
+    lora_rank: int = 0
+    """LoRA through peft: rank of the low-rank updates added to --lora_targets (0: no LoRA). Only
+    the adapters train (and the prompt encoder with --prompt_tokens); the GLM's weights stay frozen."""
+    lora_alpha: float = 16.0
+    """LoRA scaling numerator: the update is B A * lora_alpha / lora_rank."""
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA branch's input during training."""
+    lora_targets: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
+    """Linear layers that get LoRA updates (GLM's attention query_key_value and dense, MLP
+    dense_h_to_4h and dense_4h_to_h)."""
+    merge_lora: bool = False
+    """After a LoRA run, write OUTPUT_DIR/model with the updates merged into the weights (the hub
+    layout, loadable alone) and the adapter to OUTPUT_DIR/adapter; without it OUTPUT_DIR/model
+    holds the adapter (adapter_model.safetensors + adapter_config.json) over the base model."""
 
 
 class ClozeModule(pl.LightningModule):
@@ -105,9 +125,11 @@ class ClozeModule(pl.LightningModule):
         if options.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         if options.freeze_backbone:
-            if not options.prompt_tokens:
-                raise ValueError("--freeze_backbone leaves nothing to train without --prompt_tokens")
+            if not options.prompt_tokens and not options.lora_rank:
+                raise ValueError("--freeze_backbone leaves nothing to train without --prompt_tokens or --lora_rank")
             model.requires_grad_(False)
+        if options.lora_rank:
+            add_lora(model, options.lora_rank, options.lora_alpha, options.lora_dropout, options.lora_targets)
         self.prompt = None
         if options.prompt_tokens:
             self.prompt = PromptEncoder(options.prompt_tokens, model.config.hidden_size, options.prompt_encoder)
@@ -285,5 +307,6 @@ class ClozeModule(pl.LightningModule):
         o = self.options
         return build_optimizer(
             self, learning_rate=o.learning_rate, weight_decay=o.weight_decay, betas=(o.adam_beta1, o.adam_beta2),
-            total_steps=int(self.trainer.estimated_stepping_batches), warmup_ratio=o.warmup_ratio,
+            eps=o.adam_eps, total_steps=int(self.trainer.estimated_stepping_batches), warmup_ratio=o.warmup_ratio,
+            decay_ratio=o.lr_decay_ratio,
         )

@@ -20,14 +20,19 @@ def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     return [group for group in groups if group["params"]]
 
 
-def warmup_linear_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
-    """Linear warmup from 0 to the peak rate over ``warmup_steps``, then linear decay to 0."""
+def warmup_linear_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
+                        decay_ratio: float = 0.0):
+    """Linear warmup from 0 to the peak rate over ``warmup_steps``, then linear decay to
+    ``decay_ratio`` times the peak (GLM's finetuning: 0.1), reached at the last step."""
     total_steps = max(1, total_steps)
+    if not 0.0 <= decay_ratio <= 1.0:
+        raise ValueError(f"--lr_decay_ratio must be in [0, 1], got {decay_ratio}")
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / (warmup_steps + 1)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        remaining = max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        return decay_ratio + (1.0 - decay_ratio) * remaining
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -41,6 +46,7 @@ def build_optimizer(
     eps: float = 1e-8,
     total_steps: int,
     warmup_ratio: float = 0.1,
+    decay_ratio: float = 0.0,
 ) -> dict:
     """The ``configure_optimizers`` return value Lightning expects (the schedule steps per step)."""
     groups = parameter_groups(module, weight_decay)
@@ -53,5 +59,5 @@ def build_optimizer(
     # gradients before clipping, as it does for any optimizer.
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=True)
     vars(optimizer).pop("_step_supports_amp_scaling", None)
-    scheduler = warmup_linear_decay(optimizer, total_steps, int(warmup_ratio * total_steps))
+    scheduler = warmup_linear_decay(optimizer, total_steps, int(warmup_ratio * total_steps), decay_ratio)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -72,6 +72,73 @@ def read_cola_tsv(path: Path) -> Parsed:
                 yield number, dict(zip(names, cells)), None
 
 
+def read_csv(path: Path) -> Parsed:
+    """A CSV file with a header line; quoted cells may hold commas and line breaks."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header:
+            raise DataError(f"{path}: empty file, expected a header line")
+        start = reader.line_num + 1
+        try:
+            for cells in reader:
+                # A quoted cell may span lines: a row is named by the line it starts on.
+                number, start = start, reader.line_num + 1
+                if not cells:
+                    continue
+                if len(cells) != len(header):
+                    yield number, {}, f"{len(cells)} columns, the header has {len(header)} ({', '.join(header)})"
+                else:
+                    yield number, dict(zip(header, cells)), None
+        except csv.Error as error:
+            raise DataError(f"{path}:{start}: not valid CSV ({error})") from None
+
+
+def read_json(path: Path) -> Parsed:
+    """A ``.json`` file: a JSON array of objects, or one object per line (CLUE's ``.json``)."""
+    text = path.read_text(encoding="utf-8")
+    if not text.lstrip().startswith("["):
+        yield from read_jsonl(path)
+        return
+    decoder = json.JSONDecoder()
+    position = text.index("[") + 1
+    while True:
+        # Element by element, so every row keeps the line it starts on.
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position >= len(text):
+            raise DataError(f"{path}: the JSON array is not closed with ]")
+        if text[position] == "]":
+            return
+        number = text.count("\n", 0, position) + 1
+        try:
+            row, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{error.lineno}: not valid JSON ({error.msg} at column {error.colno})") from None
+        if isinstance(row, dict):
+            yield number, row, None
+        else:
+            yield number, {}, f"expected a JSON object, found {type(row).__name__}"
+
+
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json"}
+"""File extension -> reader, for files read by extension (task files' data, ``predict --input``)."""
+
+
+def format_for(path: Path) -> str:
+    """The reader name for ``path``'s extension; any other extension is an error naming the file."""
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: cannot read {path.suffix or 'a file without extension'!r} files; "
+                        f"use {', '.join(EXTENSIONS)}")
+    return fmt
+
+
+def read_by_extension(path: Path) -> Parsed:
+    """CSV, TSV, JSONL or JSON, chosen by the file's extension."""
+    return READERS[format_for(path)](path)
+
+
 @dataclass
 class ReadReport:
     """What reading a file found; printed by commands that load data."""
@@ -237,4 +304,7 @@ READERS: dict[str, Callable[[Path], Parsed]] = {
     "jsonl": read_jsonl,
     "source_target": read_source_target,
     "squad_json": read_squad_json,
+    "csv": read_csv,
+    "json": read_json,
+    "auto": read_by_extension,
 }

@@ -7,7 +7,10 @@
 
 An output directory holds ``fit_config.json`` (the run's settings), ``checkpoints/`` (``last.ckpt``
 for --resume, ``best.ckpt`` by the task's first metric), ``logs/metrics.csv``, ``metrics.json``
-and ``model/``, the finetuned model that ``predict --model runs/sst2/model`` uses on its own.
+and ``model/``, the finetuned model that ``predict --model runs/sst2/model`` uses on its own. After
+a LoRA run ``model/`` holds the adapter over the base model (peft's ``adapter_model.safetensors``
++ ``adapter_config.json``), or with ``--merge_lora`` the merged weights, the adapter then in
+``adapter/``.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import lightning.pytorch as pl
 import torch
 
 from glm_tune.checkpoint import CheckpointError, resolve
+from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
 from glm_tune.model import load_model, save_model
 from glm_tune.module import ClozeModule, TrainingOptions
 from glm_tune.prompt import free_embedding_row
-from glm_tune.task import Task, get_task
+from glm_tune.task import Task, resolve_task
+from glm_tune.task_file import TaskOptions, task_from_record, task_record
 from glm_tune.tokenizer import load_tokenizer
 from glm_tune.trainer import BEST, TrainerOptions, build_trainer, checkpoint_dir, last_checkpoint
 from glm_tune.verbalizer import Verbalizer
@@ -38,6 +43,8 @@ from glm_tune.verbalizer import Verbalizer
 RUN_RECORD = "glm_tune.json"
 """File in a saved model directory that says which task, pattern and label words it was tuned for."""
 PROMPT_FILE = "prompt_encoder.safetensors"
+ADAPTER_DIR = "adapter"
+"""Beside OUTPUT_DIR/model when --merge_lora merged the LoRA updates into it: the adapter itself."""
 FIT_CONFIG = "fit_config.json"
 METRICS_FILE = "metrics.json"
 
@@ -46,8 +53,9 @@ METRICS_FILE = "metrics.json"
 class FitConfig:
     """A finetuning run: task, model, data, training and trainer settings, output directory."""
 
-    task: str
-    """Task name (see `glm-tune tasks`) or path/to/file.py:NAME for your own Task."""
+    task: str = ""
+    """Task name (see `glm-tune tasks`), path/to/task.yaml (your own data, no code), or
+    path/to/file.py:NAME for your own Task; a task defined by --template etc. takes it as its name."""
     model: str = "glm-tiny"
     """Model name (see `glm-tune models`), hub id owner/name, or directory in the hub layout."""
     output_dir: str | None = None
@@ -71,6 +79,7 @@ class FitConfig:
     data: DataOptions = field(default_factory=DataOptions)
     training: TrainingOptions = field(default_factory=TrainingOptions)
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
+    task_options: TaskOptions = field(default_factory=TaskOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -78,7 +87,8 @@ class FitConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FitConfig:
         values = dict(values)
-        nested = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions}
+        nested = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions,
+                  "task_options": TaskOptions}
         for key, kind in nested.items():
             values[key] = kind(**values.get(key, {}))
         return cls(**values)
@@ -97,7 +107,7 @@ class RunResult:
 def _output_dir(config: FitConfig) -> Path:
     if config.output_dir:
         return Path(config.output_dir)
-    return Path("runs") / Path(config.task.split(":")[-1]).stem
+    return Path("runs") / Path((config.task or "custom").split(":")[-1]).stem
 
 
 def _prepare_output_dir(config: FitConfig, out: Path) -> None:
@@ -168,8 +178,14 @@ def _build(config: FitConfig, task: Task, *, verbalizer: Verbalizer | None = Non
     return module, data
 
 
-def _monitor(task: Task) -> str:
-    return f"val/{task.metrics[0]}"
+def _monitor(task: Task, options: TrainerOptions) -> str | None:
+    if options.no_validation:
+        return None
+    name = (options.monitor or task.metrics[0]).removeprefix("val/")
+    if name not in task.metrics:
+        raise ValueError(f"--monitor {options.monitor}: task {task.name} has no such metric; it has "
+                         f"{', '.join(task.metrics)}")
+    return f"val/{name}"
 
 
 def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunResult:
@@ -177,12 +193,15 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
 
     ``callbacks`` are extra Lightning callbacks for the training run (early stopping, ...).
     """
-    task = get_task(config.task)
+    task = resolve_task(config.task, config.task_options)
+    monitor = _monitor(task, config.trainer)
     out = _output_dir(config)
     _prepare_output_dir(config, out)
     pl.seed_everything(config.seed, workers=True, verbose=False)
+    if config.trainer.no_validation:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, validation_split=None))
     module, data = _build(config, task)
-    trainer = build_trainer(config.trainer, out, monitor=_monitor(task), mode="max", callbacks=callbacks,
+    trainer = build_trainer(config.trainer, out, monitor=monitor, mode="max", callbacks=callbacks,
                             distributed_sampler=False)
     if trainer.is_global_zero:
         (out / FIT_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -197,7 +216,9 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     if best.is_file():
         load_checkpoint_weights(module, best)
     evaluation = _evaluation_trainer(config, out)
-    metrics = _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
+    metrics = {}
+    if not config.trainer.no_validation:
+        metrics = _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
     if config.data.test_split:
         metrics.update(_as_floats(evaluation.test(module, datamodule=data, verbose=False)))
     model_dir = out / "model"
@@ -217,15 +238,25 @@ def evaluate(config: FitConfig, stage: str = "validate", checkpoint: str | None 
     return RunResult(metrics)
 
 
-def predict(config: FitConfig, input_file: str | Path, output_file: str | Path | None = None) -> RunResult:
-    """Predict every row of ``input_file`` (JSONL, or TSV with a header) with a finetuned model.
+def predict(config: FitConfig, input_file: str | Path, output_file: str | Path | None = None,
+            format: str = "jsonl") -> RunResult:
+    """Predict every row of ``input_file`` (CSV, TSV, JSONL or JSON by extension; a benchmark's
+    test file) with a finetuned model.
 
     The model directory's ``glm_tune.json`` supplies the task, pattern and label words. Writes
-    JSONL: each input row plus ``prediction`` and, for cloze tasks, ``scores``.
+    JSONL: each input row plus ``prediction`` and, for cloze tasks, ``scores``; with ``format``
+    ``superglue`` or ``clue`` the leaderboard's file (``BoolQ.jsonl``, ``tnewsf_predict.json``, ...)
+    in the folder ``output_file`` (default: the input's folder), see :mod:`glm_tune.submission`.
     """
     module, data, trainer = _saved_model_run(config, predict_file=input_file)
     batches = trainer.predict(module, datamodule=data)
     predictions = [p for batch in batches for p in batch]
+    if format != "jsonl":
+        from glm_tune.submission import write_submission
+
+        folder = Path(output_file) if output_file else Path(input_file).parent
+        return RunResult({}, predictions=write_submission(data.task, data.split("predict").rows, predictions,
+                                                          format, folder))
     path = Path(output_file) if output_file else Path(input_file).with_suffix(".predictions.jsonl")
     write_predictions(path, data.split("predict").rows, predictions)
     return RunResult({}, predictions=path)
@@ -240,10 +271,27 @@ def _evaluation_trainer(config: FitConfig, out: Path) -> pl.Trainer:
 def _saved_model_run(config: FitConfig, predict_file: str | Path | None = None):
     """Module, data and evaluation trainer for a model directory, set up as its record says."""
     task, verbalizer, config = _task_for_model(config)
+    model_dir = config.model
+    adapter = is_adapter_dir(model_dir)
+    if adapter:
+        config = _adapter_base(config)
     pl.seed_everything(config.seed, verbose=False)
     module, data = _build(config, task, verbalizer=verbalizer, predict_file=predict_file)
-    _load_prompt(module, config.model)
+    if adapter:
+        load_adapter(module.model, model_dir)
+    _load_prompt(module, model_dir)
     return module, data, _evaluation_trainer(config, _output_dir(config))
+
+
+def _adapter_base(config: FitConfig) -> FitConfig:
+    """An adapter directory's run: its base model, its tokenizer, and LoRA set as it was trained."""
+    values = read_adapter_config(config.model)
+    if not values["base_model"]:
+        raise CheckpointError(f"{config.model}/adapter_config.json names no base_model_name_or_path")
+    training = dataclasses.replace(config.training, lora_rank=values["rank"], lora_alpha=values["alpha"],
+                                   lora_dropout=values["dropout"], lora_targets=values["targets"])
+    return dataclasses.replace(config, model=values["base_model"], tokenizer=config.tokenizer or config.model,
+                               training=training)
 
 
 def _task_for_model(config: FitConfig) -> tuple[Task, Verbalizer | None, FitConfig]:
@@ -255,11 +303,13 @@ def _task_for_model(config: FitConfig) -> tuple[Task, Verbalizer | None, FitConf
     config = dataclasses.replace(config, model=str(directory))
     record_path = directory / RUN_RECORD
     if not record_path.is_file():
-        if not config.task:
+        if not config.task and not config.task_options.given():
             raise ValueError(f"{config.model} has no {RUN_RECORD} (not a glm-tune finetuned model): pass --task")
-        return get_task(config.task), None, config
+        return resolve_task(config.task, config.task_options), None, config
     record = json.loads(record_path.read_text(encoding="utf-8"))
-    task = get_task(config.task or record["task"])
+    # A task from a file or options is rebuilt from its recorded definition: the file may be gone.
+    own = task_from_record(record) if not config.task or config.task == record["task"] else None
+    task = own or resolve_task(config.task or record["task"], config.task_options)
     if config.task and config.task != record["task"]:
         print(f"note: {config.model} was finetuned on {record['task']}, evaluating it on {config.task}", file=sys.stderr)
         return task, None, config
@@ -278,6 +328,12 @@ def load_checkpoint_weights(module: ClozeModule, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     except Exception as error:  # a truncated file, a pickle with code, a non-checkpoint
         raise CheckpointError(f"{path} is not a readable glm-tune checkpoint ({type(error).__name__}: {error})") from None
+    lora, ours = (any(".lora_" in key for key in keys) for keys in (state, module.state_dict()))
+    if lora and not ours:
+        raise CheckpointError(f"{path} holds LoRA adapters but the model given has none: evaluate it with --model "
+                              f"OUTPUT_DIR/{ADAPTER_DIR} (after --merge_lora) or OUTPUT_DIR/model")
+    if ours and not lora:
+        raise CheckpointError(f"{path} holds no LoRA adapters but the model given is an adapter: pass its base model")
     module.load_state_dict(state)
 
 
@@ -285,7 +341,18 @@ def save_finetuned(module: ClozeModule, data: ClozeDataModule, config: FitConfig
     """The model in the hub layout, its tokenizer, and the record ``predict`` needs."""
     from safetensors.torch import save_file
 
-    save_model(module.model, directory)
+    training = config.training
+    adapter = training.lora_rank > 0 and not training.merge_lora
+    if training.lora_rank and training.merge_lora:
+        save_model(merged_model(module.model), directory)
+        # The adapter as well, loadable on its own over the base model.
+        save_finetuned(module, data, dataclasses.replace(config, training=dataclasses.replace(training, merge_lora=False)),
+                       directory.parent / ADAPTER_DIR)
+    elif adapter:
+        local = Path(config.model)
+        save_adapter(module.model, directory, str(local.resolve()) if local.is_dir() else config.model)
+    else:
+        save_model(module.model, directory)
     data.tokenizer.save_pretrained(directory)
     if module.prompt is not None:
         save_file({k: v.detach().cpu().contiguous() for k, v in module.prompt.state_dict().items()},
@@ -302,6 +369,9 @@ def save_finetuned(module: ClozeModule, data: ClozeDataModule, config: FitConfig
         "prompt_encoder": config.training.prompt_encoder,
         "generation": dataclasses.asdict(module.generation) if task.kind == "generation" else None,
         "base_model": config.model,
+        "lora": {"rank": training.lora_rank, "alpha": training.lora_alpha, "targets": training.lora_targets,
+                 "merged": training.merge_lora} if training.lora_rank else None,
+        **task_record(task),
     }
     (directory / RUN_RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

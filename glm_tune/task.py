@@ -3,7 +3,9 @@
 Built-in tasks live in ``tasks/`` (installed as ``glm_tune.tasks``): every :class:`Task` a module
 there defines at module level is registered under its name, the same rule that finds a Task in
 a user's file, named as ``path/to/file.py:NAME`` (the file is imported: it is the user's own
-code). A package can also publish tasks under the entry-point group ``glm_tune.tasks``.
+code). A user's task can also be a YAML or JSON task file, no code (``path/to/task.yaml``, see
+:mod:`glm_tune.task_file`), or command-line options (:func:`resolve_task`). A package can also
+publish tasks under the entry-point group ``glm_tune.tasks``.
 :class:`Task` itself is defined in :mod:`glm_tune.task_definition`, which ``tasks/`` imports,
 so no module in ``tasks/`` imports this one back.
 """
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import glm_tune.tasks
 from glm_tune.task_definition import Expand, Kind, Task
+from glm_tune.task_file import TaskFileError, TaskOptions, is_task_file, load_task_file, task_from_definition
 
-__all__ = ["Expand", "Kind", "Task", "all_tasks", "get_task", "register_task"]
+__all__ = ["Expand", "Kind", "Task", "all_tasks", "get_task", "register_task", "resolve_task"]
 
 
 _REGISTRY: dict[str, Task] = {}
@@ -49,9 +52,11 @@ def all_tasks() -> dict[str, Task]:
 
 
 def get_task(name: str) -> Task:
-    """A built-in or entry-point task by name, or ``path/to/file.py:NAME`` for a user's own."""
+    """A built-in or entry-point task by name, ``path/to/task.yaml`` or ``path/to/file.py:NAME``."""
     if ".py:" in name:
         return _task_from_file(name)
+    if is_task_file(name):
+        return load_task_file(name)
     tasks = all_tasks()
     if name in tasks:
         return tasks[name]
@@ -73,3 +78,24 @@ def _task_from_file(spec: str) -> Task:
         found = [n for n, v in vars(module).items() if isinstance(v, Task)]
         raise ValueError(f"{path} has no Task named {attribute!r}; it defines {', '.join(found) or 'none'}")
     return task
+
+
+def resolve_task(name: str | None, options: TaskOptions | None = None) -> Task:
+    """The task ``--task`` and the task options describe.
+
+    A task file (``.yaml``/``.yml``/``.json``), with the options replacing its fields; a task
+    defined by the options alone (named ``name``, or ``custom``); else :func:`get_task`'s.
+    """
+    given = options.given() if options is not None else {}
+    if name and is_task_file(name):
+        return load_task_file(name, given)
+    if given:
+        option = "train_file" if next(iter(given)) == "files" else next(iter(given))
+        if name and (".py:" in name or name in all_tasks()):
+            raise TaskFileError(f"--{option} defines a task of your own, but --task {name} "
+                                "is a task defined in Python; give yours another name, or leave out the task options")
+        return task_from_definition({"name": name or "custom", **given}, source=None, base_dir=Path.cwd())
+    if not name:
+        raise TaskFileError("no task: pass --task NAME (see `glm-tune tasks`), --task path/to/task.yaml, or "
+                            "--template with --label_words and --train_file")
+    return get_task(name)

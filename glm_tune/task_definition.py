@@ -68,6 +68,9 @@ class Task:
     """Field that groups rows for per-group metrics (MultiRC's question id for EM)."""
     generation: GenerationConfig | None = None
     """Decoding defaults (generation tasks; GLM-NOTES part 2 section 4)."""
+    unlabelled_splits: tuple[str, ...] = ("test",)
+    """Splits whose rows may lack a label (benchmark test files, rows to predict for a
+    leaderboard); a row that has one is still checked."""
     default_pattern_id: int = 0
     max_length: int = 256
     hub_dataset: tuple[str, ...] | None = None
@@ -84,7 +87,15 @@ class Task:
         """The task's metrics as a torchmetrics ``MetricCollection`` (``num_classes=`` etc. here)."""
         from glm_tune.metrics import build_metrics
 
-        return build_metrics(self.metrics, **{**self.metric_options, **options})
+        options = {**self.metric_options, **options}
+        if "num_classes" in options:
+            try:
+                return build_metrics(self.metrics, **options)
+            except TypeError:
+                # Every classification task is offered its class count; binary metrics over the
+                # positive class (MultiRC's f1a, multirc_em) take none.
+                del options["num_classes"]
+        return build_metrics(self.metrics, **options)
 
     def gold_texts(self, row: Row) -> list[str]:
         if self.references is not None:
@@ -115,7 +126,8 @@ class Task:
             expected = ", ".join(self.files.values())
             raise DataError(f"{path} not found: task {self.name} reads {expected} from --data-dir {data_dir}")
         check = self._label_check() if self.kind == "classification" else None
-        required = (*self.fields, self.label_field) if self.kind == "classification" else self.fields
+        labelled = self.kind == "classification" and split not in self.unlabelled_splits
+        required = (*self.fields, self.label_field) if labelled else self.fields
         if self.raw_fields is None:
             rows, report = read_rows(path, self.file_format, required, check=check, skip_bad_rows=skip_bad_rows)
             rows = self._expand(rows, split, seed)
@@ -132,7 +144,7 @@ class Task:
     def _expand(self, rows: list[Row], split: str, seed: int) -> list[Row]:
         if self.kind == "classification":
             for row in rows:
-                if self.label_field in row:
+                if row.get(self.label_field) is not None:
                     row[self.label_field] = str(row[self.label_field])
         return self.expand(rows, split, random.Random(seed)) if self.expand else rows
 
@@ -140,6 +152,8 @@ class Task:
         labels = set(self.label_words().labels)
 
         def check(row: Row) -> str | None:
+            if row.get(self.label_field) in (None, ""):
+                return None  # allowed only in unlabelled splits: elsewhere the field is required
             label = str(row[self.label_field])
             if label not in labels and label not in self.ignore_labels:
                 return f"field {self.label_field!r}: label {label!r} is not one of the verbalizer's {sorted(labels)}"

@@ -57,6 +57,10 @@ class TrainerOptions:
     per start or resume), tensorboard, wandb."""
     progress_bar: bool = True
     """Show progress bars."""
+    monitor: str | None = None
+    """Validation metric that picks checkpoints/best.ckpt (e.g. f1_macro; default: the task's first)."""
+    no_validation: bool = False
+    """Train without validating (no validation file needed): the model saved is the last one."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -199,6 +203,7 @@ def build_trainer(
         accumulate_grad_batches=options.accumulate_grad_batches,
         gradient_clip_val=options.gradient_clip_val,
         val_check_interval=options.val_check_interval,
+        limit_val_batches=0 if options.no_validation else None,
         log_every_n_steps=options.log_every_n_steps,
         logger=_loggers(options.loggers, output_dir),
         callbacks=all_callbacks,

@@ -3,9 +3,9 @@
 Files: CLUE's ``{train,dev,test}.json`` and FewCLUE's splits, one JSON object per line, read
 from ``--data-dir``. Split names:
 
-- ``train`` -> ``train.json``, ``validation`` -> ``dev.json``, ``test`` -> ``test.json`` (CLUE;
-  CLUE's ``test.json`` has no labels, so classification tasks cannot load it: there is no
-  unlabeled split in the Task API yet),
+- ``train`` -> ``train.json``, ``validation`` -> ``dev.json``, ``test`` -> ``test.json`` (CLUE's
+  and FewCLUE's unlabeled test file: its rows load without labels, for predictions to submit
+  with ``glm-tune predict --format clue``),
 - ``test_public`` -> ``test_public.json`` (FewCLUE's labelled test set),
 - ``train_0`` .. ``train_4`` / ``dev_0`` .. ``dev_4`` -> ``train_K.json`` / ``dev_K.json``
   (FewCLUE's five few-shot folds), ``train_few_all`` / ``dev_few_all`` (their union).

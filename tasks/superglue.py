@@ -5,8 +5,8 @@ FewGLUE (``--data-dir .../fewglue/CB``) ships only ``train.jsonl`` (32 labeled r
 ``unlabeled.jsonl``; its ``train`` split is read from ``train.jsonl`` like SuperGLUE's. GLM's
 few-shot setting (``--few-superglue``) reads ``dev32.jsonl`` as dev and ``val.jsonl`` as test: every
 task here therefore also has a ``dev32`` split (``dev32.jsonl``), and the official ``val.jsonl`` is
-the ``validation`` split (the test set of the few-shot setting). Test files are unlabeled and are
-not a split.
+the ``validation`` split (the test set of the few-shot setting). ``test.jsonl`` is the unlabeled ``test`` split, for
+predictions to submit (``glm-tune predict --format superglue``).
 
 Labels are strings: JSON booleans become ``"True"``/``"False"``, MultiRC's 0/1 ``"0"``/``"1"``.
 Hub rows (``aps/super_glue``) carry class indices and a flat layout; each task's ``expand``
@@ -28,7 +28,7 @@ from glm_tune.task_definition import Task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
 
-SUPERGLUE_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "dev32": "dev32.jsonl"}
+SUPERGLUE_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "dev32": "dev32.jsonl", "test": "test.jsonl"}
 _FILES_NOTE = (
     "files train.jsonl / val.jsonl (validation) / dev32.jsonl (dev32); FewGLUE: train.jsonl is train, "
     "GLM's few-shot setting uses dev32.jsonl as dev and val.jsonl as test"
@@ -463,7 +463,8 @@ def _multirc_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row
             out.append({
                 "passage": row["paragraph"], "question": row["question"], "answer": row["answer"],
                 "label": str(row["label"]), "question_id": f"p{idx['paragraph']}-q{idx['question']}",
-                "answer_idx": idx["answer"], "_source": source,
+                "passage_idx": idx["paragraph"], "question_idx": idx["question"], "answer_idx": idx["answer"],
+                "_source": source,
             })
             continue
         passage = row["passage"]
@@ -474,6 +475,7 @@ def _multirc_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row
                 out.append({
                     "passage": passage["text"], "question": question["question"], "answer": answer["text"],
                     "label": "" if label is None else str(label), "question_id": qid,
+                    "passage_idx": row.get("idx"), "question_idx": question.get("idx", q_number),
                     "answer_idx": answer.get("idx", a_number), "_source": source,
                 })
     return out
