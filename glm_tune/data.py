@@ -252,6 +252,10 @@ class ClozeDataModule(pl.LightningDataModule):
         if not path.is_file():
             raise DataError(f"--input {path} not found")
         fmt = {".tsv": "tsv"}.get(path.suffix, "jsonl")
+        if self.task.kind == "generation" and path.suffix in {Path(name).suffix for name in self.task.files.values()}:
+            # A seq2seq input named like the task's files (CLUE's unlabelled CMRC test.json, a
+            # CLGE test.tsv) is in the task's own layout, not one JSON object per line.
+            fmt = self.task.file_format
         fields = self.task.raw_fields or self.task.fields
         rows, report = read_rows(path, fmt, fields, skip_bad_rows=self.options.skip_bad_rows)
         if self.task.expand is not None:

@@ -20,6 +20,12 @@ from glm_tune.scoring import score_candidates
 from glm_tune.tokenizer import load_tokenizer
 
 BLANKS = ("[MASK]", "[sMASK]", "[gMASK]")
+
+FILL_DEFAULTS = GenerationConfig(repetition_penalty=1.2, no_repeat_ngram_size=3)
+"""Decoding of :func:`fill_text` and `glm-tune fill` when none is given: greedy with a repetition
+penalty and no repeated trigram, against the loops small models fall into (glm-tiny fills
+``北京故宫是中国[MASK]非物质文化遗产。`` with ``的故宫,故宫是故宫故宫,故宫故宫故宫,...`` without
+them; see its model card)."""
 _BLANK_RE = re.compile("|".join(re.escape(b) for b in BLANKS))
 
 
@@ -63,9 +69,10 @@ def fill_text(model: GLMModel, tokenizer, text: str, config: GenerationConfig | 
     """Fill every blank of ``text`` in turn (each answer joins the context of the next).
 
     A text without a blank gets ``[gMASK]`` appended, as GLM's own generation script does.
+    Without ``config`` it decodes with :data:`FILL_DEFAULTS`.
     """
     _check_text(text)
-    config = config or GenerationConfig()
+    config = config or FILL_DEFAULTS
     appended = _BLANK_RE.search(text) is None
     if appended:
         text = text + "[gMASK]"

@@ -27,6 +27,7 @@ import torch
 
 from glm_tune.checkpoint import CheckpointError, load_model, resolve, save_model
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
+from glm_tune.decoding import DecodingOptions
 from glm_tune.module import ClozeModule, TrainingOptions
 from glm_tune.prompt import free_embedding_row
 from glm_tune.task import Task, get_task
@@ -64,6 +65,7 @@ class FitConfig:
     data: DataOptions = field(default_factory=DataOptions)
     training: TrainingOptions = field(default_factory=TrainingOptions)
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
+    decoding: DecodingOptions = field(default_factory=DecodingOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -71,7 +73,8 @@ class FitConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FitConfig:
         values = dict(values)
-        nested = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions}
+        nested = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions,
+                  "decoding": DecodingOptions}
         for key, kind in nested.items():
             values[key] = kind(**values.get(key, {}))
         return cls(**values)
@@ -154,8 +157,10 @@ def _build(config: FitConfig, task: Task, *, verbalizer: Verbalizer | None = Non
     data = ClozeDataModule(task, tokenizer, data_options, pattern_id=config.pattern_id,
                            prompt_tokens=config.training.prompt_tokens, prompt_token_id=prompt_id,
                            seed=config.seed, predict_file=predict_file, verbalizer=verbalizer)
+    generation = config.decoding.apply(task.generation, seed=config.seed) if task.kind == "generation" else None
     module = ClozeModule(model, tokenizer, task, config.training, labels=data.labels,
-                         prompt_token_id=prompt_id, seed=config.seed)
+                         prompt_token_id=prompt_id, generation=generation,
+                         rouge_postprocess=config.decoding.rouge_postprocess, seed=config.seed)
     return module, data
 
 
