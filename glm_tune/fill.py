@@ -21,11 +21,11 @@ from glm_tune.tokenizer import load_tokenizer
 
 BLANKS = ("[MASK]", "[sMASK]", "[gMASK]")
 
-FILL_DEFAULTS = GenerationConfig(repetition_penalty=1.2, no_repeat_ngram_size=3)
+FILL_DEFAULTS = GenerationConfig(repetition_penalty=1.3, no_repeat_ngram_size=3)
 """Decoding of :func:`fill_text` and `glm-tune fill` when none is given: greedy with a repetition
 penalty and no repeated trigram, against the loops small models fall into (glm-tiny fills
 ``北京故宫是中国[MASK]非物质文化遗产。`` with ``的故宫,故宫是故宫故宫,故宫故宫故宫,...`` without
-them; see its model card)."""
+them, ``的故宫,是#idiom#,`` with them; see its model card)."""
 _BLANK_RE = re.compile("|".join(re.escape(b) for b in BLANKS))
 
 

@@ -121,3 +121,25 @@ def test_cli_and_suite_yaml_flatten_the_decoding_options(tmp_path):
     yaml.write_text("task: lcsts\ndecoding_strategy: greedy\nrepetition_penalty: 1.5\n")
     assert fit_config_from_yaml(yaml).decoding == DecodingOptions(decoding_strategy="greedy", repetition_penalty=1.5)
     assert fit_config_from_yaml(yaml, {"no_repeat_ngram_size": 4}).decoding.no_repeat_ngram_size == 4
+
+
+def _repeated_trigrams(ids: list[int]) -> int:
+    trigrams = list(zip(ids, ids[1:], ids[2:]))
+    return len(trigrams) - len(set(trigrams))
+
+
+def test_fill_defaults_stop_glm_tiny_repeating_itself():
+    import inspect
+
+    from glm_tune.cli import fill
+    from glm_tune.fill import FILL_DEFAULTS, fill_text, load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer("glm-tiny")
+    text = "北京故宫是中国[MASK]非物质文化遗产。"
+    plain = fill_text(model, tokenizer, text, GenerationConfig())
+    assert _repeated_trigrams(plain.span_ids[0]) > 3 and plain.spans[0].count("故宫") > 10
+    kept = fill_text(model, tokenizer, text)
+    assert _repeated_trigrams(kept.span_ids[0]) == 0 and kept.spans[0].count("故宫") < 3
+    defaults = inspect.signature(fill).parameters
+    assert (defaults["repetition_penalty"].default, defaults["no_repeat_ngram_size"].default) == (
+        FILL_DEFAULTS.repetition_penalty, FILL_DEFAULTS.no_repeat_ngram_size)
