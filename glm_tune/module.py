@@ -96,6 +96,9 @@ class ClozeModule(pl.LightningModule):
         self.labels = labels
         self.seed = seed
         self.generation = generation or task.generation or GenerationConfig()
+        if rouge_postprocess and not any(m.startswith("rouge") for m in task.metrics):
+            raise ValueError(f"--rouge_postprocess cleans summaries before ROUGE; task {task.name} is scored with "
+                             f"{', '.join(task.metrics)}")
         self.rouge_postprocess = rouge_postprocess
         self.loss_kind = task.extra.get("loss", "cross_entropy") if options.loss == "auto" else options.loss
         self.length_penalty = (

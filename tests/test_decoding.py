@@ -143,3 +143,11 @@ def test_fill_defaults_stop_glm_tiny_repeating_itself():
     defaults = inspect.signature(fill).parameters
     assert (defaults["repetition_penalty"].default, defaults["no_repeat_ngram_size"].default) == (
         FILL_DEFAULTS.repetition_penalty, FILL_DEFAULTS.no_repeat_ngram_size)
+
+
+def test_rouge_postprocess_only_for_rouge_tasks():
+    from glm_tune.run import FitConfig, _build
+
+    config = FitConfig(task="cmrc2018", model="glm-tiny", decoding=DecodingOptions(rouge_postprocess=True))
+    with pytest.raises(ValueError, match="--rouge_postprocess cleans summaries before ROUGE; task cmrc2018"):
+        _build(config, get_task("cmrc2018"))
