@@ -196,6 +196,7 @@ def report(results: dict) -> str:
                   _row("glm-tiny zero-shot, beam", r["zero_shot"]["beam"], keys),
                   _row("glm-tiny finetuned, greedy", r["finetuned"]["greedy"], keys),
                   _row("glm-tiny finetuned, beam", r["finetuned"]["beam"], keys), ""]
+    lines += _verdicts(results)
     lines += ["## Learning curves (validation, greedy, same rows)", "", "| task | metric | step: value |", "|---|---|---|"]
     for name in ("lcsts", "cmrc2018"):
         if name in results:
@@ -206,6 +207,24 @@ def report(results: dict) -> str:
         if name in results:
             lines.append(f"- {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in results[name]["seconds"].items()))
     return "\n".join(lines) + "\n"
+
+
+def _verdicts(results: dict) -> list[str]:
+    """The targets of the experiment, checked against the numbers above."""
+    lines = ["## Targets", ""]
+    if "lcsts" in results:
+        lead20 = next(m for name, m in results["lcsts_baselines"].items() if "first" in name)["rougeL"]
+        best = max(results["lcsts"]["finetuned"][d]["val/rougeL"] for d in ("greedy", "beam"))
+        zero = max(results["lcsts"]["zero_shot"][d]["val/rougeL"] for d in ("greedy", "beam"))
+        lines.append(f"- LCSTS ROUGE-L above lead-20: {'met' if best > lead20 else 'not met'} (finetuned {best:.3f}, "
+                     f"lead-20 {lead20:.3f}, zero-shot {zero:.3f}).")
+    if "cmrc2018" in results:
+        best = max(results["cmrc2018"]["finetuned"][d]["val/f1"] for d in ("greedy", "beam"))
+        zero = max(results["cmrc2018"]["zero_shot"][d]["val/f1"] for d in ("greedy", "beam"))
+        overlap = results["cmrc2018_baselines"]["best-overlap sentence"]["f1"]
+        lines.append(f"- CMRC 2018 F1 clearly (over 0.05) above zero-shot: {'met' if best > zero + 0.05 else 'not met'} (finetuned "
+                     f"{best:.3f}, zero-shot {zero:.3f}; best-overlap sentence {overlap:.3f}).")
+    return lines + [""]
 
 
 def plot(results: dict, path: Path) -> None:
