@@ -16,6 +16,8 @@ from typing import Literal
 from glm_tune.checkpoint import MODELS
 from glm_tune.data import DataOptions
 from glm_tune.model import GLMConfig
+from glm_tune.decoding import DecodingOptions
+from glm_tune.fill import FILL_DEFAULTS
 from glm_tune.module import TrainingOptions
 from glm_tune.run import FitConfig
 from glm_tune.task_file import TaskOptions
@@ -81,7 +83,8 @@ def fill(
     min_new_tokens: int = 0,
     num_beams: int = 4,
     length_penalty: float = 1.0,
-    no_repeat_ngram_size: int = 0,
+    no_repeat_ngram_size: int = FILL_DEFAULTS.no_repeat_ngram_size,
+    repetition_penalty: float = FILL_DEFAULTS.repetition_penalty,
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
@@ -113,6 +116,8 @@ def fill(
         num_beams: beams for beam search.
         length_penalty: beam search ranks spans by log-prob / length ** length_penalty.
         no_repeat_ngram_size: never repeat an n-gram of this size within a span (0: off).
+        repetition_penalty: CTRL repetition penalty on the tokens already generated in the
+            span: positive logits divided by it, negative ones multiplied (1: off).
         temperature: sampling temperature.
         top_k: sample from the k most likely tokens (0: all).
         top_p: nucleus sampling: the smallest set of tokens whose probability reaches p.
@@ -137,7 +142,8 @@ def fill(
         raise ValueError("--model is required: a known name (glm-tune models), a hub id or a directory")
     config = GenerationConfig(
         strategy=strategy, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, num_beams=num_beams,
-        length_penalty=length_penalty, no_repeat_ngram_size=no_repeat_ngram_size, temperature=temperature,
+        length_penalty=length_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
+        repetition_penalty=repetition_penalty, temperature=temperature,
         top_k=top_k, top_p=top_p, seed=seed,
     )
     glm, tok = load_model_and_tokenizer(model, tokenizer, device=device, model_config=model_config,
@@ -213,7 +219,8 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-_SECTIONS = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions, "task_options": TaskOptions}
+_SECTIONS = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions, "task_options": TaskOptions,
+             "decoding": DecodingOptions}
 _RUN_FIELDS = ("task", "model", "output_dir", "tokenizer", "model_config", "activation", "pattern_id", "seed",
                "resume", "overwrite")
 
@@ -305,14 +312,14 @@ def build_parser():
     fit_parser = _run_parser(
         "Finetune a GLM on a task: trains, keeps the best checkpoint by the task's first metric, prints the "
         "metrics and saves the model (hub layout + tokenizer + task record) in OUTPUT_DIR/model.",
-        _RUN_FIELDS, ("data", "training", "trainer", "task_options"),
+        _RUN_FIELDS, ("data", "training", "trainer", "task_options", "decoding"),
     )
     commands.add_subcommand("fit", fit_parser, help="finetune a model on a task")
     for stage in ("validate", "test"):
         sub = _run_parser(
             f"Evaluate a model on the task's {'validation' if stage == 'validate' else 'test'} split. A model "
             "directory written by fit knows its task, pattern and label words; any other model needs --task.",
-            ("task", "model", "tokenizer", "model_config", "activation", "pattern_id", "seed"), ("data", "trainer"),
+            ("task", "model", "tokenizer", "model_config", "activation", "pattern_id", "seed"), ("data", "trainer", "decoding"),
         )
         sub.add_argument("--checkpoint", type=str | None, default=None,
                          help="a Lightning checkpoint of a fit run (OUTPUT_DIR/checkpoints/best.ckpt) to evaluate "
@@ -321,7 +328,7 @@ def build_parser():
     predict_parser = _run_parser(
         "Predict rows of a JSONL (or TSV) file with a model finetuned by fit; writes each row with its "
         "prediction and scores as JSONL.",
-        ("task", "model", "tokenizer", "model_config", "activation", "pattern_id", "seed"), ("data", "trainer"),
+        ("task", "model", "tokenizer", "model_config", "activation", "pattern_id", "seed"), ("data", "trainer", "decoding"),
     )
     predict_parser.add_argument("--input", type=str, required=True, help="rows to predict (JSONL or TSV with header)")
     predict_parser.add_argument("--output", type=str | None, default=None,
@@ -469,7 +476,7 @@ def _switches() -> set[str]:
     from glm_tune.infilling import InfillingConfig
     from glm_tune.pretrain import PretrainConfig
 
-    kinds = (FitConfig, DataOptions, TrainingOptions, TrainerOptions, PretrainConfig, InfillingConfig)
+    kinds = (FitConfig, DataOptions, TrainingOptions, TrainerOptions, DecodingOptions, PretrainConfig, InfillingConfig)
     names = {f.name for kind in kinds for f in dataclasses.fields(kind) if f.type in (bool, "bool")}
     names |= {n for n, p in inspect.signature(fill).parameters.items() if p.annotation in (bool, "bool")}
     return {f"--{name}" for name in names}

@@ -20,6 +20,12 @@ from glm_tune.scoring import score_candidates
 from glm_tune.tokenizer import load_tokenizer
 
 BLANKS = ("[MASK]", "[sMASK]", "[gMASK]")
+
+FILL_DEFAULTS = GenerationConfig(repetition_penalty=1.3, no_repeat_ngram_size=3)
+"""Decoding of :func:`fill_text` and `glm-tune fill` when none is given: greedy with a repetition
+penalty and no repeated trigram, against the loops small models fall into (glm-tiny fills
+``北京故宫是中国[MASK]非物质文化遗产。`` with ``的故宫,故宫是故宫故宫,故宫故宫故宫,...`` without
+them, ``的故宫,是#idiom#,`` with them; see its model card)."""
 _BLANK_RE = re.compile("|".join(re.escape(b) for b in BLANKS))
 
 
@@ -82,9 +88,10 @@ def fill_text(model: GLMModel, tokenizer, text: str, config: GenerationConfig | 
     A text without a blank gets ``[gMASK]`` appended, as GLM's own generation script does.
     ``eos_after_blank`` says whether a text that ends with a blank is still followed by
     ``<|endoftext|>`` (default: :func:`eos_after_blank_default`).
+    Without ``config`` it decodes with :data:`FILL_DEFAULTS`.
     """
     _check_text(text)
-    config = config or GenerationConfig()
+    config = config or FILL_DEFAULTS
     appended = _BLANK_RE.search(text) is None
     if appended:
         text = text + "[gMASK]"

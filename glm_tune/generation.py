@@ -34,6 +34,11 @@ class GenerationConfig:
     no_repeat_ngram_size: int = 0
     """Forbid repeating any n-gram of this size within the generated span (the context is not
     counted: a summary may quote its source)."""
+    repetition_penalty: float = 1.0
+    """CTRL's repetition penalty (Keskar et al. 2019, as in transformers): before the softmax,
+    the logit of every token already generated in this span is divided by it when positive and
+    multiplied by it when negative (1: off; above 1 discourages repeats). Only the span's own
+    tokens count, not the context: an answer or summary is often copied from its source."""
     temperature: float = 1.0
     top_k: int = 0
     """Sample only from the k most likely tokens (0: no limit)."""
@@ -53,6 +58,8 @@ class GenerationConfig:
             raise ValueError("num_beams must be at least 1")
         if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
             raise ValueError("need temperature > 0, 0 < top_p <= 1 and top_k >= 0")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be positive, got {self.repetition_penalty}")
 
 
 @dataclass
@@ -85,7 +92,7 @@ def encode_context(model: GLMModel, contexts: Sequence[Sequence[int]], pad_id: i
 
 
 def _step(model: GLMModel, state: _State, tokens: torch.Tensor) -> torch.Tensor:
-    """Feed one token per row at (blank position, next block); return its log-probs [rows, V]."""
+    """Feed one token per row at (blank position, next block); return its logits [rows, V]."""
     rows = tokens.shape[0]
     state.block_start += 1
     position_ids = torch.stack([state.mask_pos, torch.full_like(state.mask_pos, state.block_start)], dim=1)
@@ -98,7 +105,25 @@ def _step(model: GLMModel, state: _State, tokens: torch.Tensor) -> torch.Tensor:
         use_cache=True,
     )
     state.cache = out.past_key_values
-    return out.logits[:, -1].float().log_softmax(-1)
+    return out.logits[:, -1].float()
+
+
+def apply_repetition_penalty(logits: torch.Tensor, generated: Sequence[Sequence[int]], penalty: float) -> torch.Tensor:
+    """CTRL's penalty on one step's logits [rows, V]: each row's already generated tokens get
+    ``logit / penalty`` where the logit is positive and ``logit * penalty`` where it is not."""
+    if penalty == 1.0:
+        return logits
+    logits = logits.clone()
+    for row, tokens in enumerate(generated):
+        if tokens:
+            ids = torch.tensor(sorted(set(tokens)), device=logits.device)
+            seen = logits[row, ids]
+            logits[row, ids] = torch.where(seen > 0, seen / penalty, seen * penalty)
+    return logits
+
+
+def _log_probs(logits: torch.Tensor, generated: Sequence[Sequence[int]], config: GenerationConfig) -> torch.Tensor:
+    return apply_repetition_penalty(logits, generated, config.repetition_penalty).log_softmax(-1)
 
 
 def _reorder(state: _State, index: torch.Tensor) -> None:
@@ -156,7 +181,7 @@ def _decode(
     finished = [False] * rows
     tokens = torch.full((rows,), sop_id, device=state.mask_pos.device)
     for step in range(config.max_new_tokens):
-        log_probs = _forbid(_step(model, state, tokens), generated, step, config, stop_ids)
+        log_probs = _forbid(_log_probs(_step(model, state, tokens), generated, config), generated, step, config, stop_ids)
         tokens = log_probs.argmax(-1) if config.strategy == "greedy" else _sample(log_probs, config, generator)
         for row, token in enumerate(tokens.tolist()):
             if finished[row]:
@@ -188,7 +213,7 @@ def _beam_search(
         return total / length**config.length_penalty
 
     for step in range(config.max_new_tokens):
-        log_probs = _forbid(_step(model, state, tokens), running, step, config, stop_ids)
+        log_probs = _forbid(_log_probs(_step(model, state, tokens), running, config), running, step, config, stop_ids)
         vocab = log_probs.shape[-1]
         candidates = (scores.view(-1, 1) + log_probs).view(batch, beams * vocab)
         top_scores, top_ids = candidates.topk(2 * beams, dim=-1)

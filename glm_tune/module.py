@@ -24,6 +24,7 @@ from glm_tune.generation import GenerationConfig, generate_spans
 from glm_tune.lora import DEFAULT_TARGETS, add_lora
 from glm_tune.model import GLMModel
 from glm_tune.optim import build_optimizer
+from glm_tune.postprocess import clean_summary
 from glm_tune.prompt import PromptEncoder, PromptEncoderKind, attach_prompt
 from glm_tune.scoring import score_candidates, single_token_scores
 from glm_tune.task import Task
@@ -102,6 +103,7 @@ class ClozeModule(pl.LightningModule):
         labels: VerbalizedLabels | None = None,
         prompt_token_id: int | None = None,
         generation: GenerationConfig | None = None,
+        rouge_postprocess: bool = False,
         seed: int = 1234,
     ) -> None:
         super().__init__()
@@ -114,6 +116,10 @@ class ClozeModule(pl.LightningModule):
         self.labels = labels
         self.seed = seed
         self.generation = generation or task.generation or GenerationConfig()
+        if rouge_postprocess and not any(m.startswith("rouge") for m in task.metrics):
+            raise ValueError(f"--rouge_postprocess cleans summaries before ROUGE; task {task.name} is scored with "
+                             f"{', '.join(task.metrics)}")
+        self.rouge_postprocess = rouge_postprocess
         self.loss_kind = task.extra.get("loss", "cross_entropy") if options.loss == "auto" else options.loss
         self.length_penalty = (
             task.extra.get("length_penalty", 0.0) if options.length_penalty is None else options.length_penalty
@@ -256,8 +262,10 @@ class ClozeModule(pl.LightningModule):
             extra["question_ids"] = [str(rows[p["index"]][self.task.group_field]) for p in predictions]
         if kind == "generation":
             rows = self._rows()
-            metrics.update([p["prediction"] for p in predictions],
-                           [self.task.gold_texts(rows[p["index"]]) for p in predictions], **extra)
+            texts = [p["prediction"] for p in predictions]
+            if self.rouge_postprocess:
+                texts = [clean_summary(t, self.task.language) for t in texts]
+            metrics.update(texts, [self.task.gold_texts(rows[p["index"]]) for p in predictions], **extra)
         elif kind == "classification":
             metrics.update(torch.tensor([p["label_index"] for p in predictions]),
                            batch["labels"][labelled].cpu(), **extra)

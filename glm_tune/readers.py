@@ -245,6 +245,25 @@ def read_source_target(path: Path) -> Parsed:
         yield number, {"source": source.strip(), "target": target.strip()}, None
 
 
+def read_clge_tsv(path: Path) -> Parsed:
+    """The CLUE generation benchmark's (CLGE) TSV: no header, ``summary<TAB>text`` per line.
+
+    Rows are ``{"target": summary, "source": text}`` (cells stripped), the fields the
+    ``source_target`` reader gives, so a summarization task reads either layout the same way.
+    A line with another number of cells is a bad row; quotes are not special.
+    """
+    with path.open(encoding="utf-8", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            cells = line.split("\t")
+            if len(cells) != 2:
+                yield number, {}, f"{len(cells)} tab-separated cells, CLGE has 2 (summary, text; no header line)"
+            else:
+                yield number, {"target": cells[0].strip(), "source": cells[1].strip()}, None
+
+
 def read_squad_json(path: Path) -> Parsed:
     """SQuAD-format JSON (SQuAD v1.1/v2.0, CMRC 2018): one row per question.
 
@@ -307,4 +326,5 @@ READERS: dict[str, Callable[[Path], Parsed]] = {
     "csv": read_csv,
     "json": read_json,
     "auto": read_by_extension,
+    "clge_tsv": read_clge_tsv,
 }

@@ -32,6 +32,7 @@ from glm_tune.checkpoint import CheckpointError, resolve
 from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
 from glm_tune.model import load_model, save_model
+from glm_tune.decoding import DecodingOptions
 from glm_tune.module import ClozeModule, TrainingOptions
 from glm_tune.prompt import free_embedding_row
 from glm_tune.task import Task, resolve_task
@@ -80,6 +81,7 @@ class FitConfig:
     training: TrainingOptions = field(default_factory=TrainingOptions)
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
     task_options: TaskOptions = field(default_factory=TaskOptions)
+    decoding: DecodingOptions = field(default_factory=DecodingOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,7 +90,7 @@ class FitConfig:
     def from_dict(cls, values: dict[str, Any]) -> FitConfig:
         values = dict(values)
         nested = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions,
-                  "task_options": TaskOptions}
+                  "task_options": TaskOptions, "decoding": DecodingOptions}
         for key, kind in nested.items():
             values[key] = kind(**values.get(key, {}))
         return cls(**values)
@@ -173,8 +175,10 @@ def _build(config: FitConfig, task: Task, *, verbalizer: Verbalizer | None = Non
     data = ClozeDataModule(task, tokenizer, data_options, pattern_id=config.pattern_id,
                            prompt_tokens=config.training.prompt_tokens, prompt_token_id=prompt_id,
                            seed=config.seed, predict_file=predict_file, verbalizer=verbalizer)
+    generation = config.decoding.apply(task.generation, seed=config.seed) if task.kind == "generation" else None
     module = ClozeModule(model, tokenizer, task, config.training, labels=data.labels,
-                         prompt_token_id=prompt_id, seed=config.seed)
+                         prompt_token_id=prompt_id, generation=generation,
+                         rouge_postprocess=config.decoding.rouge_postprocess, seed=config.seed)
     return module, data
 
 

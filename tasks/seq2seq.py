@@ -14,9 +14,16 @@ GLM's template ends the source right after the text; glm-tune's :meth:`Template.
 appends ``<eos>`` (``[CLS] A <eos>``), the same layout as its cloze tasks.
 
 Files: ``{train,val,test}.source/.target`` line pairs (splits ``train``, ``validation``,
-``test``) for cnn_dm, xsum, gigaword and lcsts (reader ``source_target``); SQuAD-format JSON
-``train.json``/``dev.json`` for squad_qg and cmrc2018 (reader ``squad_json``). XSum's raw
-``bbc-summary-data`` layout is not read: convert it to ``.source/.target`` first.
+``test``) for cnn_dm, xsum and gigaword (reader ``source_target``); LCSTS as the CLUE generation
+benchmark (CLGE) distributes it, ``{train,val,test}.tsv`` with ``summary<TAB>text`` lines and
+no header (reader ``clge_tsv``); SQuAD-format JSON ``train.json``/``dev.json`` for squad_qg
+(reader ``squad_json``) and CMRC 2018's own names, ``cmrc2018_train.json``,
+``cmrc2018_dev.json`` and ``cmrc2018_trial.json`` (split ``trial``: 1,002 questions, usable as
+a small training split with ``--train_split trial``). Every CMRC row of a split must have an
+answer (a located bad row otherwise); unlabelled questions (CLUE's ``test.json``) go to
+``predict --input``, which reads a generation task's input with the task's own reader when its
+suffix matches the task's files. XSum's raw ``bbc-summary-data`` layout is not read: convert it
+to ``.source/.target`` first.
 
 Decoding defaults (``Task.generation``) are GLM's table: beams, length penalty, minimum length,
 no-repeat n-gram size and target length (``max_new_tokens`` = GLM's ``tgt_seq_length``);
@@ -69,7 +76,9 @@ def gigaword_detokenize(text: str) -> str:
 
 def _mapper(source, target):
     def expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]:
-        return [{**row, "source": source(row["source"]), "target": target(row["target"])} for row in rows]
+        # Prediction inputs may have no target.
+        return [{**row, "source": source(row["source"]),
+                 **({"target": target(row["target"])} if row.get("target") is not None else {})} for row in rows]
 
     return expand
 
@@ -89,6 +98,7 @@ def _summary(name: str, *, description: str, generation: GenerationConfig, max_l
         patterns=_SUMMARY_PATTERNS,
         files=_SUMMARY_FILES,
         file_format="source_target",
+        raw_fields=("source",),
         fields=("source", "target"),
         metrics=_ENGLISH_ROUGE,
         target=lambda row: row["target"],
@@ -131,10 +141,12 @@ GIGAWORD = _summary(
 # settings, glm-tune's choice.
 LCSTS = _summary(
     "lcsts",
-    description="LCSTS Chinese short-text summarization; {train,val,test}.source/.target",
+    description="LCSTS Chinese short-text summarization; CLGE {train,val,test}.tsv (summary<TAB>text, no header)",
     generation=_beam(5, 32, 0, 1.0, 3),
     max_length=256,
     language="zh",
+    files={"train": "train.tsv", "validation": "val.tsv", "test": "test.tsv"},
+    file_format="clge_tsv",
     patterns=Patterns({0: Template("[sMASK] 内容：{source}"), 1: Template("[MASK] 内容：{source}")}),
     metric_options={"language": "zh"},
 )
@@ -194,9 +206,11 @@ CMRC2018 = Task(
         0: Template("{context} 问题：{question} 答案：[sMASK]", shrink=["context"]),
         1: Template("{context} 问题：{question} 答案：[MASK]", shrink=["context"]),
     }),
-    files=_SQUAD_FILES,
+    files={"train": "cmrc2018_train.json", "validation": "cmrc2018_dev.json", "trial": "cmrc2018_trial.json",
+           "test": "cmrc2018_test.json"},
     file_format="squad_json",
-    fields=("context", "question"),
+    raw_fields=("context", "question"),
+    fields=("context", "question", "answers"),
     metrics=("em", "f1"),
     target=lambda row: row["answer"],
     expand=_cmrc_answer,
@@ -204,5 +218,5 @@ CMRC2018 = Task(
     max_length=464,
     metric_options={"language": "zh"},
     references=lambda row: list(row["answers"] or []),
-    description="CMRC 2018 answer generation (Chinese); SQuAD-format JSON train.json/dev.json (EM/F1 zh)",
+    description="CMRC 2018 answer generation (Chinese); SQuAD JSON cmrc2018_{train,dev,trial}.json (EM/F1 zh)",
 )

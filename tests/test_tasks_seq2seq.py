@@ -51,9 +51,10 @@ def test_english_summaries(name, beams, max_new, min_new, lp, tmp_path, gpt2):
 
 
 def test_lcsts_chinese(tmp_path, zh):
-    _pairs(tmp_path, "test", ["新华社北京电，今天北京天气晴朗，气温回升。"], ["北京天气晴朗"])
+    (tmp_path / "test.tsv").write_text("北京天气晴朗\t新华社北京电，今天北京天气晴朗，气温回升。\n", encoding="utf-8")
     task = get_task("lcsts")
     data, _ = task.load_split("test", tmp_path)
+    assert (data[0]["target"], data[0]["_source"][-10:]) == ("北京天气晴朗", "test.tsv:1")
     encoded = task.patterns[task.default_pattern_id].encode(data[0], zh, task.max_length)
     assert encoded.input_ids[encoded.mask_position] == zh.smask_token_id and encoded.mask_position == 1
     metric = task.build_metrics()["rouge1"]
@@ -106,12 +107,12 @@ def test_cmrc2018(tmp_path, zh):
         "id": "D1_P1", "context": "故宫位于北京市中心，是明清两代的皇家宫殿。",
         "qas": [{"id": "D1_Q1", "question": "故宫位于哪里？",
                  "answers": [{"text": "北京市中心", "answer_start": 4}, {"text": "北京", "answer_start": 4}]}]}]}]}
-    (tmp_path / "train.json").write_text(json.dumps(cmrc, ensure_ascii=False, indent=2))
+    (tmp_path / "cmrc2018_train.json").write_text(json.dumps(cmrc, ensure_ascii=False, indent=2))
     task = get_task("cmrc2018")
     data, _ = task.load_split("train", tmp_path)
     row = data[0]
     assert task.target(row) == "北京市中心" and task.gold_texts(row) == ["北京市中心", "北京"]
-    assert row["_source"].endswith("train.json:13")  # the line of the question's "id"
+    assert row["_source"].endswith("cmrc2018_train.json:13")  # the line of the question's "id"
     encoded = task.patterns[task.default_pattern_id].encode(row, zh, task.max_length)
     assert encoded.input_ids[encoded.mask_position] == zh.smask_token_id
     assert encoded.input_ids[-2] == zh.smask_token_id  # the blank ends the context, before <eos>
