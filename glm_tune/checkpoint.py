@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from glm_tune.errors import GLMTuneError
 from glm_tune.model import GLMConfig, GLMModel
 
 CONFIG_FILE = "config.json"
@@ -31,7 +32,7 @@ WEIGHT_FILES = (SAFETENSORS_INDEX, SAFETENSORS_FILE, BIN_INDEX, BIN_FILE)
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.vocab"]
 
 
-class CheckpointError(Exception):
+class CheckpointError(GLMTuneError):
     """A checkpoint that cannot be resolved or loaded; the message names the file."""
 
 
@@ -175,15 +176,34 @@ def _weight_files(directory: Path) -> list[Path]:
     raise CheckpointError(f"{directory} has no weights: expected one of {', '.join(WEIGHT_FILES)}")
 
 
+def load_tensors(file: Path) -> Any:
+    """``torch.load`` of tensors and plain data only; a file that holds anything else is refused.
+
+    torch's own refusal suggests ``weights_only=False``, which would run the file's code: it
+    is never passed on.
+    """
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" in str(error).lower():
+            raise CheckpointError(
+                f"{file}: refused: besides tensors it holds pickled Python objects, which could run code when "
+                "loaded; glm-tune reads only tensors and plain data (save the weights as safetensors)"
+            ) from None
+        raise CheckpointError(f"{file}: cannot read weights, the file is corrupt or truncated ({error})") from None
+    except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{file}: cannot read weights, the file is corrupt or truncated ({error})") from None
+
+
 def _read_weights(file: Path) -> dict[str, torch.Tensor]:
     try:
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             return load_file(str(file))
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(f"{file}: cannot read weights, the file is corrupt or truncated ({error})") from None
+        state = load_tensors(file)
+    except CheckpointError:
+        raise
     except Exception as error:  # safetensors raises its own error type
         raise CheckpointError(f"{file}: cannot read weights ({type(error).__name__}: {error})") from None
     # FlagAI and Megatron wrap the state dict: {"module": {...}} or {"model": {...}}.

@@ -9,15 +9,19 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import re
+import shlex
 import sys
+import unicodedata
 import warnings
 from typing import Literal
 
-from glm_tune.checkpoint import MODELS
-from glm_tune.data import DataOptions
-from glm_tune.module import TrainingOptions
-from glm_tune.run import FitConfig
-from glm_tune.trainer import TrainerOptions
+from glm_tune.errors import GLMTuneError, OptionError, RunInterrupted
+from glm_tune.options import fit_only_fields
+
+# The option dataclasses' modules import Lightning and datasets (seconds): the parser of a
+# command is built, and they are imported, only when that command runs, so `glm-tune --help`,
+# `models` and `tasks` start about as fast as torch.
 
 
 def models() -> None:
@@ -26,6 +30,8 @@ def models() -> None:
     Any local directory in the hub layout (config.json + weights) or a hub id owner/name can be
     passed wherever a model is asked for.
     """
+    from glm_tune.checkpoint import MODELS
+
     rows = [("name", "aliases", "hub id", "params", "layers", "hidden", "max len", "tokenizer")]
     for spec in MODELS:
         c = spec.config
@@ -119,7 +125,7 @@ def fill(
     from glm_tune.generation import GenerationConfig
 
     if not model:
-        raise ValueError("--model is required: a known name (glm-tune models), a hub id or a directory")
+        raise OptionError("--model is required: a known name (glm-tune models), a hub id or a directory")
     config = GenerationConfig(
         strategy=strategy, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, num_beams=num_beams,
         length_penalty=length_penalty, no_repeat_ngram_size=no_repeat_ngram_size, temperature=temperature,
@@ -128,7 +134,7 @@ def fill(
     glm, tok = load_model_and_tokenizer(model, tokenizer, device=device)
     texts = [text] if text is not None else [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
-        raise ValueError("no text given and nothing on standard input")
+        raise OptionError("no text given and nothing on standard input")
     for line in texts:
         if choices is not None:
             options = [c.strip() for c in choices.split(",")]
@@ -149,43 +155,84 @@ def fill(
         print(result.text)
 
 
+def display_width(text: str) -> int:
+    """Terminal columns of ``text``: wide (CJK) characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def format_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell + " " * (w - display_width(cell)) for cell, w in zip(row, widths)).rstrip()
+             for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-_SECTIONS = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions}
-_RUN_FIELDS = ("task", "model", "output_dir", "tokenizer", "pattern_id", "seed", "resume", "overwrite")
+def _sections() -> dict[str, type]:
+    from glm_tune.data import DataOptions
+    from glm_tune.module import TrainingOptions
+    from glm_tune.trainer import TrainerOptions
+
+    return {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions}
 
 
-def _run_parser(description: str, fields: tuple[str, ...], sections: tuple[str, ...]):
-    from jsonargparse import ActionConfigFile, ArgumentParser
+_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:_[a-z0-9]+)+)")
 
-    parser = ArgumentParser(description=description, exit_on_error=False)
+
+def dashed(text: str) -> str:
+    """``--max_epochs`` spelled as everywhere else, ``--max-epochs`` (both are accepted)."""
+    return _OPTION.sub(lambda m: "--" + m.group(1).replace("_", "-"), text)
+
+
+def _help_formatter():
+    from jsonargparse import DefaultHelpFormatter
+
+    class DashedHelpFormatter(DefaultHelpFormatter):
+        def format_help(self) -> str:
+            return dashed(super().format_help())
+
+    return DashedHelpFormatter
+
+
+def _parser(**kwargs):
+    from jsonargparse import ArgumentParser
+
+    return ArgumentParser(exit_on_error=False, formatter_class=_help_formatter(), **kwargs)
+
+
+def _run_parser(description: str, command: str, sections: tuple[str, ...]):
+    """Options of fit, validate, test or predict: fields marked FIT_ONLY are fit's alone."""
+    from jsonargparse import ActionConfigFile
+
+    from glm_tune.run import FitConfig
+
+    fit = command == "fit"
+    parser = _parser(description=description)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file setting any of these options "
                         "(its keys are the option names: task: sst2, max_epochs: 3, ...).")
-    skip = {f.name for f in dataclasses.fields(FitConfig)} - set(fields)
-    optional_task = "task" in fields and "resume" not in fields
-    if optional_task:
+    kinds = _sections()
+    skip = set(kinds) | (set() if fit else fit_only_fields(FitConfig))
+    if not fit:
         # A model directory written by fit records its task.
         skip.add("task")
         parser.add_argument("--task", type=str | None, default=None,
                             help="Task name or path/to/file.py:NAME (default: the one the model was finetuned on).")
     parser.add_class_arguments(FitConfig, nested_key=None, skip=skip)
     for section in sections:
-        parser.add_class_arguments(_SECTIONS[section], nested_key=None)
+        parser.add_class_arguments(kinds[section], nested_key=None, skip=set() if fit else fit_only_fields(kinds[section]))
     return parser
 
 
-def _fit_config(namespace) -> FitConfig:
+def _fit_config(namespace):
+    from glm_tune.run import FitConfig
+
     values = {k: v for k, v in vars(namespace).items() if k != "config" and not k.startswith("__")}
     nested = {}
-    for section, kind in _SECTIONS.items():
+    for section, kind in _sections().items():
         names = {f.name for f in dataclasses.fields(kind)}
         nested[section] = kind(**{k: values.pop(k) for k in list(values) if k in names})
-    return FitConfig(**{k: v for k, v in values.items() if k in _RUN_FIELDS}, **nested)
+    top = {f.name for f in dataclasses.fields(FitConfig)} - set(nested)
+    return FitConfig(**{k: v for k, v in values.items() if k in top}, **nested)
 
 
 def _print_metrics(metrics: dict[str, float], where: str | None = None) -> None:
@@ -235,85 +282,117 @@ def _function_command(function):
     return command
 
 
-def build_parser():
-    """The glm-tune argument parser: one subcommand per command, each with its --help."""
-    from jsonargparse import ArgumentParser
+_HELP = {
+    "fit": "finetune a model on a task",
+    "validate": "validate a model on a task",
+    "test": "test a model on a task",
+    "predict": "predict rows with a finetuned model",
+    "suite": "run a suite of fit configs and tabulate the results",
+    "pretrain": "pretrain or continue pretraining on raw text",
+    "train-tokenizer": "train a SentencePiece GLM tokenizer on raw text",
+    "models": "List the GLM checkpoints glm-tune knows by name, with sizes and tokenizers.",
+    "tasks": "List every task glm-tune knows, with its kind, language, metrics and data files.",
+    "fill": "Fill the blanks of a text with a GLM, or score choices for its blank.",
+}
 
-    parser = ArgumentParser(prog="glm-tune", description="Finetune GLM on NLU and seq2seq tasks as cloze questions.",
-                            exit_on_error=False)
-    commands = parser.add_subcommands(dest="command")
-    fit_parser = _run_parser(
+
+def build_parser(commands=None):
+    """The glm-tune argument parser: one subcommand per command, each with its --help.
+
+    ``commands``: the subcommands to build in full (default: all); the others get a parser
+    without options, enough for `glm-tune --help`, so their modules are not imported.
+    """
+    parser = _parser(prog="glm-tune", description="Finetune GLM on NLU and seq2seq tasks as cloze questions.")
+    subcommands = parser.add_subcommands(dest="command")
+    for name, help_text in _HELP.items():
+        full = commands is None or name in commands
+        subcommands.add_subcommand(name, _SUBPARSERS[name]() if full else _parser(description=help_text),
+                                   help=help_text)
+    return parser
+
+
+def _fit_parser():
+    return _run_parser(
         "Finetune a GLM on a task: trains, keeps the best checkpoint by the task's first metric, prints the "
         "metrics and saves the model (hub layout + tokenizer + task record) in OUTPUT_DIR/model.",
-        _RUN_FIELDS, ("data", "training", "trainer"),
+        "fit", ("data", "training", "trainer"),
     )
-    commands.add_subcommand("fit", fit_parser, help="finetune a model on a task")
-    for stage in ("validate", "test"):
+
+
+def _evaluate_parser(stage: str):
+    def build():
         sub = _run_parser(
             f"Evaluate a model on the task's {'validation' if stage == 'validate' else 'test'} split. A model "
             "directory written by fit knows its task, pattern and label words; any other model needs --task.",
-            ("task", "model", "tokenizer", "pattern_id", "seed"), ("data", "trainer"),
+            stage, ("data", "trainer"),
         )
         sub.add_argument("--checkpoint", type=str | None, default=None,
                          help="a Lightning checkpoint of a fit run (OUTPUT_DIR/checkpoints/best.ckpt) to evaluate "
                               "instead of the weights in --model")
-        commands.add_subcommand(stage, sub, help=f"{stage} a model on a task")
-    predict_parser = _run_parser(
+        return sub
+
+    return build
+
+
+def _predict_parser():
+    parser = _run_parser(
         "Predict rows of a JSONL (or TSV) file with a model finetuned by fit; writes each row with its "
-        "prediction and scores as JSONL.",
-        ("task", "model", "tokenizer", "pattern_id", "seed"), ("data", "trainer"),
+        "prediction and scores as JSONL, plus input_line, the row's line in the input file.",
+        "predict", ("data", "trainer"),
     )
-    predict_parser.add_argument("--input", type=str, required=True, help="rows to predict (JSONL or TSV with header)")
-    predict_parser.add_argument("--output", type=str | None, default=None,
-                                help="where to write predictions (default: INPUT.predictions.jsonl)")
-    commands.add_subcommand("predict", predict_parser, help="predict rows with a finetuned model")
-    suite_parser = ArgumentParser(
-        description="Run every fit config (*.yaml) of a suite directory in name order, each into "
-        "OUTPUT_DIR/<run name>, and write a markdown table (run, task, model, metric, expected, got, delta) "
-        "after every run; a failed run is recorded with its error and the suite goes on. The suite's "
-        "expected.yaml gives each run's metric and published score. Paths in the YAMLs are relative to the "
-        "current directory.",
-        exit_on_error=False,
-    )
-    suite_parser.add_argument("suite_dir", type=str, help="directory of fit YAMLs plus expected.yaml "
-                              "(e.g. experiments/smoke)")
-    suite_parser.add_argument("--output_dir", type=str, required=True,
-                              help="runs go to OUTPUT_DIR/<run name>; an earlier run there is replaced")
-    suite_parser.add_argument("--data_dir", type=str | None, default=None,
-                              help="root folder of the data sets: each run reads DATA_DIR/<last folder of its "
-                                   "YAML's data_dir> (data/superglue/COPA -> DATA_DIR/COPA)")
-    suite_parser.add_argument("--results", type=str | None, default=None,
-                              help="markdown file for the results table (default: experiments/RESULTS.md); "
-                                   "only this suite's section of it is rewritten")
-    suite_parser.add_argument("--set", type=str, action="append", default=None,
-                              help="KEY=VALUE: a fit option applied on top of every YAML, its value read as YAML; "
-                                   "repeat for several (--set max_steps=2 --set precision=bf16-mixed)")
-    suite_parser.add_argument("--only", type=str, default=None, nargs="+",
-                              help="run only these runs (YAML file names without .yaml)")
-    commands.add_subcommand("suite", suite_parser, help="run a suite of fit configs and tabulate the results")
-    commands.add_subcommand("pretrain", _pretrain_parser(), help="pretrain or continue pretraining on raw text")
-    tokenizer_parser = ArgumentParser(description=train_tokenizer.__doc__.split("\n\n")[0], exit_on_error=False)
-    tokenizer_parser.add_function_arguments(train_tokenizer, as_positional=False)
-    commands.add_subcommand("train-tokenizer", tokenizer_parser, help="train a SentencePiece GLM tokenizer on raw text")
-    for name, function in (("models", models), ("tasks", tasks), ("fill", fill)):
-        sub = ArgumentParser(description=function.__doc__.split("\n\n")[0], exit_on_error=False)
-        sub.add_function_arguments(function, as_positional=False)
-        commands.add_subcommand(name, sub, help=function.__doc__.split("\n")[0])
+    parser.add_argument("--input", type=str, required=True, help="rows to predict (JSONL or TSV with header)")
+    parser.add_argument("--output", type=str | None, default=None,
+                        help="where to write predictions (default: INPUT.predictions.jsonl)")
     return parser
 
 
+def _suite_parser():
+    parser = _parser(
+        description="Run every fit config (*.yaml) of a suite directory in name order, each into "
+        "OUTPUT_DIR/<run name>, and write a markdown table (run, task, model, metric, expected, got, delta) "
+        "after every run; a failed run is recorded with its error and the suite goes on, then exits 1 with "
+        "one line per failed run. The suite's expected.yaml gives each run's metric and published score. "
+        "Paths in the YAMLs are relative to the current directory.",
+    )
+    parser.add_argument("suite_dir", type=str, help="directory of fit YAMLs plus expected.yaml "
+                        "(e.g. experiments/smoke)")
+    parser.add_argument("--output_dir", type=str, required=True,
+                        help="runs go to OUTPUT_DIR/<run name>; an earlier run there is replaced")
+    parser.add_argument("--data_dir", type=str | None, default=None,
+                        help="root folder of the data sets: each run reads DATA_DIR/<last folder of its "
+                             "YAML's data_dir> (data/superglue/COPA -> DATA_DIR/COPA)")
+    parser.add_argument("--results", type=str | None, default=None,
+                        help="markdown file for the results table (default: experiments/RESULTS.md); "
+                             "only this suite's section of it is rewritten")
+    parser.add_argument("--set", type=str, action="append", default=None,
+                        help="KEY=VALUE: a fit option applied on top of every YAML, its value read as YAML; "
+                             "repeat for several (--set max_steps=2 --set precision=bf16-mixed)")
+    parser.add_argument("--only", type=str, default=None, nargs="+",
+                        help="run only these runs (YAML file names without .yaml)")
+    return parser
+
+
+def _function_parser(function):
+    def build():
+        sub = _parser(description=function.__doc__.split("\n\n")[0])
+        sub.add_function_arguments(function, as_positional=False)
+        return sub
+
+    return build
+
+
 def _pretrain_parser():
-    from jsonargparse import ActionConfigFile, ArgumentParser
+    from jsonargparse import ActionConfigFile
 
     from glm_tune.infilling import InfillingConfig
     from glm_tune.pretrain import PretrainConfig
+    from glm_tune.trainer import TrainerOptions
 
-    parser = ArgumentParser(
+    parser = _parser(
         description="GLM's blank-infilling pretraining on raw text (.txt, .jsonl, .json, .tsv): a new model "
         "(give --tokenizer and the shape options) or more pretraining of a checkpoint (--model) on your domain. "
         "[MASK] spans (Poisson lengths), [sMASK] sentences and a [gMASK] document tail, mixed per --mixture. "
         "The model is saved in OUTPUT_DIR/model in the hub layout with its tokenizer.",
-        exit_on_error=False,
     )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file setting any of these options.")
     parser.add_class_arguments(PretrainConfig, nested_key=None, skip={"infilling", "trainer"})
@@ -325,6 +404,7 @@ def _pretrain_parser():
 def _pretrain(namespace) -> None:
     from glm_tune.infilling import InfillingConfig
     from glm_tune.pretrain import PretrainConfig, pretrain
+    from glm_tune.trainer import TrainerOptions
 
     values = {k: v for k, v in vars(namespace).items() if k != "config" and not k.startswith("__")}
     sections = {}
@@ -381,34 +461,64 @@ def _suite(namespace) -> None:
     for item in namespace.set or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+            raise OptionError(f"--set {item!r}: expected KEY=VALUE")
         overrides[key.strip().lstrip("-").replace("-", "_")] = yaml.safe_load(value)
+    failed = []
+
+    def report(record) -> None:
+        if record.status == "failed":
+            failed.append(record)
+            print(f"glm-tune: run {record.name} failed: {' '.join(str(record.error).split())}", file=sys.stderr)
+
     path = run_suite(namespace.suite_dir, namespace.output_dir, overrides, namespace.only, namespace.results,
-                     namespace.data_dir)
+                     namespace.data_dir, on_run_end=report)
     print(f"results: {path}")
+    if failed:
+        print(f"glm-tune: {len(failed)} of the suite's runs failed (errors in {path} and each run's "
+              "suite_error.txt)", file=sys.stderr)
+        raise SystemExit(1)
 
 
 _HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("test"), "predict": _predict,
              "models": _function_command(models), "tasks": _function_command(tasks), "fill": _function_command(fill),
              "suite": _suite, "pretrain": _pretrain, "train-tokenizer": _function_command(train_tokenizer)}
 
+_SUBPARSERS = {"fit": _fit_parser, "validate": _evaluate_parser("validate"), "test": _evaluate_parser("test"),
+               "predict": _predict_parser, "suite": _suite_parser, "pretrain": _pretrain_parser,
+               "train-tokenizer": _function_parser(train_tokenizer), "models": _function_parser(models),
+               "tasks": _function_parser(tasks), "fill": _function_parser(fill)}
 
-def _switches() -> set[str]:
-    """Every bool option, read off the option dataclasses and functions, so a new one is a
-    switch too (types are strings under ``from __future__ import annotations``)."""
-    from glm_tune.infilling import InfillingConfig
-    from glm_tune.pretrain import PretrainConfig
 
-    kinds = (FitConfig, DataOptions, TrainingOptions, TrainerOptions, PretrainConfig, InfillingConfig)
+def _switches(command: str | None) -> set[str]:
+    """The command's bool options, read off its option dataclasses or function, so a new one is
+    a switch too (types are strings under ``from __future__ import annotations``)."""
+    if command in ("fit", "validate", "test", "predict"):
+        from glm_tune.run import FitConfig
+
+        kinds = (FitConfig, *_sections().values())
+    elif command == "pretrain":
+        from glm_tune.infilling import InfillingConfig
+        from glm_tune.pretrain import PretrainConfig
+        from glm_tune.trainer import TrainerOptions
+
+        kinds = (PretrainConfig, InfillingConfig, TrainerOptions)
+    else:
+        kinds = ()
     names = {f.name for kind in kinds for f in dataclasses.fields(kind) if f.type in (bool, "bool")}
-    names |= {n for n, p in inspect.signature(fill).parameters.items() if p.annotation in (bool, "bool")}
+    function = {"fill": fill, "train-tokenizer": train_tokenizer}.get(command)
+    if function is not None:
+        names |= {n for n, p in inspect.signature(function).parameters.items() if p.annotation in (bool, "bool")}
     return {f"--{name}" for name in names}
+
+
+def _command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def _normalise(argv: list[str]) -> list[str]:
     """Accept --max-epochs as well as --max_epochs and a bare --resume for --resume true;
     `fill "text"` passes the text as --text."""
-    switches = _switches()
+    switches = _switches(_command(argv))
     out = []
     for number, arg in enumerate(argv):
         if arg.startswith("--") and "-" in arg[2:].split("=")[0]:
@@ -423,11 +533,32 @@ def _normalise(argv: list[str]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    from jsonargparse import ArgumentError, set_parsing_settings
+def resume_command(argv: list[str]) -> str:
+    """The command line that continues an interrupted ``glm-tune fit ARGS``: ARGS with --resume,
+    without --overwrite (which would start afresh)."""
+    kept, skip_value = [], False
+    for number, arg in enumerate(argv):
+        name = arg.split("=")[0].replace("_", "-")
+        if skip_value:
+            skip_value = False
+            if arg.lower() in ("true", "false"):
+                continue
+        if name in ("--overwrite", "--resume"):
+            following = argv[number + 1] if number + 1 < len(argv) else ""
+            skip_value = "=" not in arg and following.lower() in ("true", "false")
+            continue
+        kept.append(arg)
+    return shlex.join(["glm-tune", *kept, "--resume"])
 
-    from glm_tune.checkpoint import CheckpointError
-    from glm_tune.readers import DataError
+
+def _one_line(error: BaseException) -> str:
+    return dashed(" ".join(str(error).split()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``glm-tune``: a user error (a GLMTuneError) is one line on stderr and exit status 2; with
+    --debug it keeps its traceback. Ctrl-C exits 130."""
+    from jsonargparse import ArgumentError, set_parsing_settings
 
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
     # Lightning's INFO lines (accelerator probing, logger tips) drown the results; warnings stay.
@@ -436,19 +567,35 @@ def main(argv: list[str] | None = None) -> None:
     # batch samplers, which ClozeBatchSampler answers (it yields every row, no drop_last).
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r"You are using a custom batch sampler.*")
-    argv = _normalise(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in given
+    given = [arg for arg in given if arg != "--debug"]
+    argv = _normalise(given)
+    command = _command(argv)
     try:
-        namespace = parser.parse_args(argv)
-    except ArgumentError as error:
-        print(f"glm-tune: error: {error}", file=sys.stderr)
+        parser = build_parser({command} if command in _HANDLERS else set())
+        try:
+            namespace = parser.parse_args(argv)
+        except ArgumentError as error:
+            raise OptionError(str(error)) from error
+        _HANDLERS[namespace.command](namespace[namespace.command])
+    except RunInterrupted as error:
+        if debug:
+            raise
+        print(f"glm-tune: {_one_line(error)}", file=sys.stderr)
+        if error.resumable:
+            print(f"continue with: {resume_command(given)}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except GLMTuneError as error:
+        if debug:
+            raise
+        print(f"glm-tune: error: {_one_line(error)}", file=sys.stderr)
         raise SystemExit(2) from None
-    command = namespace.command
-    try:
-        _HANDLERS[command](namespace[command])
-    except (CheckpointError, DataError, ValueError) as error:
-        print(f"glm-tune: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("\nglm-tune: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

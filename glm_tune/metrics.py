@@ -58,6 +58,8 @@ from torchmetrics.classification import (
 )
 from torchmetrics.utilities import dim_zero_cat
 
+from glm_tune.errors import GLMTuneError
+
 __all__ = [
     "CLUE_CLASSIFICATION",
     "CLUE_READING",
@@ -97,7 +99,7 @@ Labels = Tensor | Sequence[int] | Sequence[bool]
 Golds = str | Sequence[str]
 
 
-class EmptyMetricError(ValueError):
+class EmptyMetricError(GLMTuneError, ValueError):
     """Raised by ``compute`` when a metric has not seen a single example."""
 
 

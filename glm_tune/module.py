@@ -20,6 +20,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from glm_tune.errors import OptionError
 from glm_tune.generation import GenerationConfig, generate_spans
 from glm_tune.model import GLMModel
 from glm_tune.optim import build_optimizer
@@ -106,7 +107,7 @@ class ClozeModule(pl.LightningModule):
             model.gradient_checkpointing_enable()
         if options.freeze_backbone:
             if not options.prompt_tokens:
-                raise ValueError("--freeze_backbone leaves nothing to train without --prompt_tokens")
+                raise OptionError("--freeze_backbone leaves nothing to train without --prompt_tokens")
             model.requires_grad_(False)
         self.prompt = None
         if options.prompt_tokens:

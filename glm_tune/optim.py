@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from glm_tune.errors import OptionError
+
 
 def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     """Trainable parameters split into decayed weights and undecayed biases / norm parameters.
@@ -45,7 +47,7 @@ def build_optimizer(
     """The ``configure_optimizers`` return value Lightning expects (the schedule steps per step)."""
     groups = parameter_groups(module, weight_decay)
     if not groups:
-        raise ValueError("nothing to train: every parameter is frozen")
+        raise OptionError("nothing to train: every parameter is frozen")
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
     scheduler = warmup_linear_decay(optimizer, total_steps, int(warmup_ratio * total_steps))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -23,15 +23,23 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 
-from glm_tune.checkpoint import CheckpointError, load_model, resolve, save_model
+from glm_tune.checkpoint import CheckpointError, load_model, load_tensors, resolve, save_model
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
+from glm_tune.errors import OptionError
 from glm_tune.module import ClozeModule, TrainingOptions
+from glm_tune.options import FIT_ONLY, check_options
 from glm_tune.prompt import free_embedding_row
 from glm_tune.task import Task, get_task
 from glm_tune.tokenizer import load_tokenizer
-from glm_tune.trainer import BEST, TrainerOptions, build_trainer, checkpoint_dir, last_checkpoint
+from glm_tune.trainer import (
+    BEST,
+    StopOnInterrupt,
+    TrainerOptions,
+    build_trainer,
+    checkpoint_dir,
+    last_checkpoint,
+)
 from glm_tune.verbalizer import Verbalizer
 
 RUN_RECORD = "glm_tune.json"
@@ -49,7 +57,7 @@ class FitConfig:
     """Task name (see `glm-tune tasks`) or path/to/file.py:NAME for your own Task."""
     model: str = "glm-tiny"
     """Model name (see `glm-tune models`), hub id owner/name, or directory in the hub layout."""
-    output_dir: str | None = None
+    output_dir: str | None = field(default=None, metadata=FIT_ONLY)
     """Where checkpoints, logs, metrics and the finetuned model go (default: runs/<task>)."""
     tokenizer: str | None = None
     """Tokenizer directory when the model directory has no tokenizer files."""
@@ -57,9 +65,9 @@ class FitConfig:
     """Which of the task's cloze patterns to use (default: the task's, see `glm-tune tasks`)."""
     seed: int = 1234
     """Seed of everything random: sampling of rows, batch order, dropout, initialisation."""
-    resume: bool = False
+    resume: bool = field(default=False, metadata=FIT_ONLY)
     """Continue the interrupted run in --output_dir from its last checkpoint."""
-    overwrite: bool = False
+    overwrite: bool = field(default=False, metadata=FIT_ONLY)
     """Start afresh in an --output_dir that already holds a run (its checkpoints are deleted)."""
     data: DataOptions = field(default_factory=DataOptions)
     training: TrainingOptions = field(default_factory=TrainingOptions)
@@ -99,28 +107,46 @@ def _prepare_output_dir(config: FitConfig, out: Path) -> None:
         # A process the distributed launcher started: the launching process has already checked
         # (and written fit_config.json, which must not count as another run here).
         return
-    has_run = (out / FIT_CONFIG).exists() or checkpoint_dir(out).exists()
+    # A run that stopped before its first checkpoint (killed, or failed in setup) left nothing
+    # worth keeping: it must not block the corrected rerun.
+    has_run = any(p.exists() for p in (last_checkpoint(out), out / "model", out / METRICS_FILE))
     if config.resume and config.overwrite:
-        raise ValueError("--resume and --overwrite contradict each other: choose one")
+        raise OptionError("--resume and --overwrite contradict each other: choose one")
     if config.resume:
         if not last_checkpoint(out).is_file():
-            raise ValueError(f"--resume: {last_checkpoint(out)} not found; nothing to resume in {out}")
+            raise OptionError(f"--resume: {last_checkpoint(out)} not found; nothing to resume in {out} "
+                              "(start the run again without --resume)")
         saved = FitConfig.from_dict(json.loads((out / FIT_CONFIG).read_text()))
         if (saved.task, saved.model, saved.seed) != (config.task, config.model, config.seed):
-            raise ValueError(
+            raise OptionError(
                 f"--resume: {out} holds a run of task {saved.task} with model {saved.model} and seed {saved.seed}; "
                 "resume it with the same --task, --model and --seed"
             )
         return
     if has_run and not config.overwrite:
-        raise ValueError(
+        raise OptionError(
             f"{out} already holds a run ({FIT_CONFIG} / {checkpoint_dir(out).name}/); pass --resume to continue it, "
-            "--overwrite to replace it, or another --output_dir"
+            "--overwrite to replace it, or another --output-dir"
         )
-    if has_run:
-        for name in (checkpoint_dir(out), out / "model", out / "logs"):
-            shutil.rmtree(name, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    _remove_run(out)
+    make_writable_dir(out, "--output-dir")
+
+
+def make_writable_dir(path: Path, option: str) -> None:
+    """Create ``path`` (and parents) or say in one line why the option's directory cannot be used."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OptionError(f"{option} {path}: cannot create the directory ({error.strerror or error})") from None
+    if not os.access(path, os.W_OK):
+        raise OptionError(f"{option} {path}: the directory is not writable")
+
+
+def _remove_run(out: Path) -> None:
+    for name in (checkpoint_dir(out), out / "model", out / "logs"):
+        shutil.rmtree(name, ignore_errors=True)
+    for name in (out / FIT_CONFIG, out / METRICS_FILE):
+        name.unlink(missing_ok=True)
 
 
 def _load_backbone(config: FitConfig):
@@ -168,22 +194,20 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
 
     ``callbacks`` are extra Lightning callbacks for the training run (early stopping, ...).
     """
+    check_options(config, "fit")
     task = get_task(config.task)
     out = _output_dir(config)
+    existed = out.exists()
     _prepare_output_dir(config, out)
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    module, data = _build(config, task)
-    trainer = build_trainer(config.trainer, out, monitor=_monitor(task), mode="max", callbacks=callbacks,
-                            distributed_sampler=False)
-    if trainer.is_global_zero:
-        (out / FIT_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    with warnings.catch_warnings():
-        # ClozeDataModule's state_dict restores the position in the epoch, which Lightning
-        # cannot see when it warns that the dataloader is not resumable.
-        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-        trainer.fit(module, datamodule=data, ckpt_path=str(last_checkpoint(out)) if config.resume else None)
-    if trainer.interrupted:
-        raise KeyboardInterrupt(f"fit was interrupted; continue with --resume --output_dir {out}")
+    try:
+        trainer, module, data = _train(config, task, out, callbacks)
+    except BaseException:
+        # Nothing to resume from: leave the directory as the rerun needs it (gone if fit made it).
+        if not config.resume and not last_checkpoint(out).is_file():
+            _remove_run(out)
+            if not existed and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise
     best = checkpoint_dir(out) / f"{BEST}.ckpt"
     if best.is_file():
         load_checkpoint_weights(module, best)
@@ -198,9 +222,27 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     return RunResult(metrics, out, model_dir)
 
 
+def _train(config: FitConfig, task: Task, out: Path, callbacks: list[pl.Callback] | None):
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    module, data = _build(config, task)
+    interrupt = StopOnInterrupt(out)
+    trainer = build_trainer(config.trainer, out, monitor=_monitor(task), mode="max",
+                            callbacks=[*(callbacks or []), interrupt], distributed_sampler=False)
+    if trainer.is_global_zero:
+        (out / FIT_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    with warnings.catch_warnings(), interrupt:
+        # ClozeDataModule's state_dict restores the position in the epoch, which Lightning
+        # cannot see when it warns that the dataloader is not resumable.
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        trainer.fit(module, datamodule=data, ckpt_path=str(last_checkpoint(out)) if config.resume else None)
+    if interrupt.requested:  # during the last validation: training itself is complete and saved
+        interrupt.stop(trainer)
+    return trainer, module, data
+
+
 def evaluate(config: FitConfig, stage: str = "validate", checkpoint: str | None = None) -> RunResult:
     """``validate`` or ``test`` a model directory (or a Lightning checkpoint of a run) on a split."""
-    module, data, trainer = _saved_model_run(config)
+    module, data, trainer = _saved_model_run(config, command=stage)
     if checkpoint:
         load_checkpoint_weights(module, Path(checkpoint))
     run = trainer.validate if stage == "validate" else trainer.test
@@ -214,12 +256,28 @@ def predict(config: FitConfig, input_file: str | Path, output_file: str | Path |
     The model directory's ``glm_tune.json`` supplies the task, pattern and label words. Writes
     JSONL: each input row plus ``prediction`` and, for cloze tasks, ``scores``.
     """
-    module, data, trainer = _saved_model_run(config, predict_file=input_file)
+    path = Path(output_file) if output_file else Path(input_file).with_suffix(".predictions.jsonl")
+    _check_predictions_path(path, Path(input_file))
+    module, data, trainer = _saved_model_run(config, predict_file=input_file, command="predict")
     batches = trainer.predict(module, datamodule=data)
     predictions = [p for batch in batches for p in batch]
-    path = Path(output_file) if output_file else Path(input_file).with_suffix(".predictions.jsonl")
     write_predictions(path, data.split("predict").rows, predictions)
     return RunResult({}, predictions=path)
+
+
+def _check_predictions_path(path: Path, input_file: Path) -> None:
+    """Before any prediction is made: the output must not replace the input and must be writable."""
+    if path.resolve() == input_file.resolve():
+        raise OptionError(f"--output {path} is the --input file: predictions would replace the rows; "
+                          "give another --output")
+    if path.is_dir():
+        raise OptionError(f"--output {path} is a directory; give a file name")
+    make_writable_dir(path.parent, "--output")
+    try:
+        path.with_suffix(path.suffix + ".tmp").open("w").close()
+        path.with_suffix(path.suffix + ".tmp").unlink()
+    except OSError as error:
+        raise OptionError(f"--output {path}: cannot write there ({error.strerror or error})") from None
 
 
 def _evaluation_trainer(config: FitConfig, out: Path) -> pl.Trainer:
@@ -228,8 +286,9 @@ def _evaluation_trainer(config: FitConfig, out: Path) -> pl.Trainer:
                          distributed_sampler=False)
 
 
-def _saved_model_run(config: FitConfig, predict_file: str | Path | None = None):
+def _saved_model_run(config: FitConfig, predict_file: str | Path | None = None, command: str = "validate"):
     """Module, data and evaluation trainer for a model directory, set up as its record says."""
+    check_options(config, command)
     task, verbalizer, config = _task_for_model(config)
     pl.seed_everything(config.seed, verbose=False)
     module, data = _build(config, task, verbalizer=verbalizer, predict_file=predict_file)
@@ -247,7 +306,7 @@ def _task_for_model(config: FitConfig) -> tuple[Task, Verbalizer | None, FitConf
     record_path = directory / RUN_RECORD
     if not record_path.is_file():
         if not config.task:
-            raise ValueError(f"{config.model} has no {RUN_RECORD} (not a glm-tune finetuned model): pass --task")
+            raise OptionError(f"{config.model} has no {RUN_RECORD} (not a glm-tune finetuned model): pass --task")
         return get_task(config.task), None, config
     record = json.loads(record_path.read_text(encoding="utf-8"))
     task = get_task(config.task or record["task"])
@@ -265,11 +324,15 @@ def _task_for_model(config: FitConfig) -> tuple[Task, Verbalizer | None, FitConf
 
 def load_checkpoint_weights(module: ClozeModule, path: Path) -> None:
     """Load a Lightning checkpoint's weights (tensors only: nothing in the file is executed)."""
+    if not path.is_file():
+        raise CheckpointError(f"--checkpoint {path} not found")
+    state = load_tensors(path)
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise CheckpointError(f"{path} is not a glm-tune checkpoint (no state_dict in it)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as error:  # a truncated file, a pickle with code, a non-checkpoint
-        raise CheckpointError(f"{path} is not a readable glm-tune checkpoint ({type(error).__name__}: {error})") from None
-    module.load_state_dict(state)
+        module.load_state_dict(state["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path} does not fit this model: {' '.join(str(error).split())[:300]}") from None
 
 
 def save_finetuned(module: ClozeModule, data: ClozeDataModule, config: FitConfig, directory: Path) -> None:

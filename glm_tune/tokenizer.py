@@ -58,6 +58,8 @@ import sentencepiece as spm
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
+from glm_tune.errors import MissingFileError
+
 Kind = Literal["chinese-sp", "bert", "gpt2", "roberta", "sentencepiece"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
@@ -838,7 +840,7 @@ def _detect_kind(directory: Path) -> str:
     if has[BPE_VOCAB] and has[BPE_MERGES]:
         found.append("gpt2 or roberta")
     if not found:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no GLM tokenizer files in {directory}: looked for {TOKENIZER_CONFIG}, {SP_MODEL} (Chinese), "
             f"{SP_TOKENIZER_MODEL} (SentencePiece), "
             f"{BERT_VOCAB} (BERT), {BPE_VOCAB} + {BPE_MERGES} (GPT-2 / RoBERTa)"
@@ -886,14 +888,14 @@ def load_tokenizer(path_or_dir: str | Path, kind: Kind | None = None) -> GLMToke
     directory = Path(path_or_dir)
     if not directory.is_dir():
         what = "is a file, not a directory" if directory.exists() else "does not exist"
-        raise FileNotFoundError(f"tokenizer directory {directory} {what}")
+        raise MissingFileError(f"tokenizer directory {directory} {what}")
     if kind is not None and kind not in _SPECS:
         raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {', '.join(KINDS)}")
     chosen = kind or _detect_kind(directory)
     spec = _SPECS[chosen]
     missing = [name for name in spec.files if not (directory / name).is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{directory} lacks {' and '.join(missing)}, which the {chosen} tokenizer ({spec.models}) needs"
         )
     tokenizer = _CLASSES[chosen](*(directory / name for name in spec.files), name_or_path=str(directory))
