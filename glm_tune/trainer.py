@@ -91,8 +91,8 @@ class StopOnInterrupt(Callback):
     """Ctrl-C ends training at the next point a resume can start from, with ``last.ckpt`` written.
 
     Mid-epoch that is the end of the optimizer step under way (the checkpoint is written there,
-    as a step checkpoint would be); during the epoch's validation it is the start of the next
-    epoch, after the epoch-end checkpoints. Training then stops with :class:`RunInterrupted`.
+    as a step checkpoint would be); in the epoch's last batch or its validation it is the start
+    of the next epoch, after the epoch-end checkpoints (or the end of fit after the last epoch). Training then stops with :class:`RunInterrupted`.
     Before training starts there is nothing to keep, so Ctrl-C stops at once; a second Ctrl-C
     always quits at once. Use as a context manager around ``trainer.fit`` to own SIGINT.
     """
@@ -131,9 +131,11 @@ class StopOnInterrupt(Callback):
     def on_train_batch_start(self, trainer, *args) -> None:
         self._step_at_batch_start = trainer.global_step
 
-    def on_train_batch_end(self, trainer, *args) -> None:
-        # Only after an optimizer step: gradients accumulated so far are not in any checkpoint.
-        if self.requested and trainer.global_step != self._step_at_batch_start:
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # Only after an optimizer step (gradients being accumulated are in no checkpoint), and
+        # not at the epoch's last batch (see StepCheckpoint): there the epoch-end one is next.
+        if (self.requested and trainer.global_step != self._step_at_batch_start
+                and not _last_batch_of_epoch(trainer, batch_idx)):
             path = last_checkpoint(self.output_dir)
             partial = path.with_suffix(".ckpt.partial")
             trainer.save_checkpoint(partial)
@@ -142,13 +144,31 @@ class StopOnInterrupt(Callback):
             self.stop(trainer)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if self.requested:
+        # The previous epoch's end wrote last.ckpt (at the very start nothing did: stop after step 1).
+        if self.requested and trainer.global_step > 0:
             self.stop(trainer)
 
     def stop(self, trainer) -> None:
         raise RunInterrupted(
-            f"interrupted in epoch {trainer.current_epoch + 1} after {trainer.global_step} optimizer steps; "
-            f"{last_checkpoint(self.output_dir)} holds the run so far", str(self.output_dir))
+            f"interrupted after {trainer.global_step} optimizer steps; {last_checkpoint(self.output_dir)} holds "
+            "the run so far", str(self.output_dir))
+
+
+def _last_batch_of_epoch(trainer, batch_idx: int) -> bool:
+    return batch_idx + 1 >= trainer.num_training_batches
+
+
+class StepCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` every N optimizer steps but never at an epoch's last batch.
+
+    A checkpoint there precedes the epoch's validation, and Lightning resumes from it without
+    validating that epoch again: a run killed during that validation would never score the
+    epoch. The epoch-end checkpoint, written after validation, covers that point instead.
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not _last_batch_of_epoch(trainer, batch_idx):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
 class ProgressBar(TQDMProgressBar):
@@ -202,10 +222,17 @@ def build_trainer(
                 dirpath=checkpoint_dir(output_dir), filename=BEST, monitor=monitor, mode=mode, save_top_k=1,
                 enable_version_counter=False, auto_insert_metric_name=False,
             ))
+        if options.checkpoint_every_n_steps:
+            # A callback of its own: one that also saves at epoch ends skips the epoch-end save
+            # when a step save fell on the epoch's last batch, before validation scored it.
+            all_callbacks.append(StepCheckpoint(
+                dirpath=checkpoint_dir(output_dir), filename=LAST, save_top_k=1, monitor=None,
+                every_n_train_steps=options.checkpoint_every_n_steps, every_n_epochs=0,
+                save_on_train_epoch_end=False, enable_version_counter=False,
+            ))
         all_callbacks.append(ModelCheckpoint(
             dirpath=checkpoint_dir(output_dir), filename=LAST, save_top_k=1, monitor=None,
-            every_n_train_steps=options.checkpoint_every_n_steps, save_on_train_epoch_end=True,
-            enable_version_counter=False,
+            save_on_train_epoch_end=True, enable_version_counter=False,
         ))
     return pl.Trainer(
         max_epochs=options.max_epochs,
