@@ -17,7 +17,7 @@ import warnings
 from typing import Literal
 
 from glm_tune.errors import GLMTuneError, OptionError, RunInterrupted
-from glm_tune.options import fit_only_fields
+from glm_tune.options import fit_only_fields, option_name
 
 # The option dataclasses' modules import Lightning and datasets (seconds): the parser of a
 # command is built, and they are imported, only when that command runs, so `glm-tune --help`,
@@ -515,6 +515,9 @@ def _command(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+_NEGATIVE = re.compile(r"^-(\d|\.\d|inf$)")
+
+
 def _normalise(argv: list[str]) -> list[str]:
     """Accept --max-epochs as well as --max_epochs and a bare --resume for --resume true;
     `fill "text"` passes the text as --text."""
@@ -524,8 +527,12 @@ def _normalise(argv: list[str]) -> list[str]:
         if arg.startswith("--") and "-" in arg[2:].split("=")[0]:
             name, sep, value = arg[2:].partition("=")
             arg = "--" + name.replace("-", "_") + sep + value
-        out.append(arg)
         following = argv[number + 1] if number + 1 < len(argv) else "--"
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE.match(arg):
+            # argparse takes -1e-4 for an option: --learning-rate -1e-4 reaches the checks as a value.
+            out[-1] += "=" + arg
+            continue
+        out.append(arg)
         if arg in switches and following.startswith("--"):
             out.append("true")
     if len(out) > 1 and out[0] == "fill" and not out[1].startswith("-"):
@@ -555,29 +562,49 @@ def _one_line(error: BaseException) -> str:
     return dashed(" ".join(str(error).split()))
 
 
+def _argument_error(message: str) -> str:
+    """jsonargparse's 'Parser key "max_epochs": ... Expected a <class 'int'> ... Given value: x'
+    as '--max-epochs x: expected int or none'."""
+    match = re.match(r'Parser key "(\w+)":\s*(.*)', message, re.S)
+    if not match:
+        return message
+    name, rest = option_name(match.group(1)), match.group(2)
+    expected = []
+    for cls, literal in re.findall(r"Expected a (?:<class '(\w+)'>|typing\.Literal\[(.*?)\])", rest):
+        expected.append(("none" if cls == "NoneType" else cls) if cls else
+                        "one of " + ", ".join(v.strip(" '") for v in literal.split(",")))
+    value = re.search(r"(?:Got|Given) value: (.*)$", rest, re.S)
+    if not expected or not value:
+        return f"{name}: {rest}"
+    return f"{name} {value.group(1).strip()}: expected {' or '.join(dict.fromkeys(expected))}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """``glm-tune``: a user error (a GLMTuneError) is one line on stderr and exit status 2; with
     --debug it keeps its traceback. Ctrl-C exits 130."""
     from jsonargparse import ArgumentError, set_parsing_settings
 
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
-    # Lightning's INFO lines (accelerator probing, logger tips) drown the results; warnings stay.
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    # Lightning internals' deprecation notice under torch 2.13, and its caution about custom
-    # batch samplers, which ClozeBatchSampler answers (it yields every row, no drop_last).
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    warnings.filterwarnings("ignore", message=r"You are using a custom batch sampler.*")
     given = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in given
     given = [arg for arg in given if arg != "--debug"]
     argv = _normalise(given)
     command = _command(argv)
+    if command in ("fit", "validate", "test", "predict", "suite", "pretrain"):
+        import lightning.pytorch  # noqa: F401  (it sets its log level on import: set ours after)
+
+        # Lightning's INFO lines (accelerator probing, logger tips) drown the results; warnings stay.
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        # Lightning internals' deprecation notice under torch 2.13, and its caution about custom
+        # batch samplers, which ClozeBatchSampler answers (it yields every row, no drop_last).
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        warnings.filterwarnings("ignore", message=r"You are using a custom batch sampler.*")
     try:
         parser = build_parser({command} if command in _HANDLERS else set())
         try:
             namespace = parser.parse_args(argv)
         except ArgumentError as error:
-            raise OptionError(str(error)) from error
+            raise OptionError(_argument_error(str(error))) from error
         _HANDLERS[namespace.command](namespace[namespace.command])
     except RunInterrupted as error:
         if debug:

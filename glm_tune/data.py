@@ -270,7 +270,7 @@ class ClozeDataModule(pl.LightningDataModule):
             try:
                 encoded = self.template.encode(row, self.tokenizer, budget, row_id=where, reserve=1)
             except TruncationError as error:
-                raise DataError(f"{error} (raise --max_length, now {self.max_length})") from None
+                raise DataError(f"{error} (raise --max-length, now {self.max_length})") from None
             truncated += encoded.truncated > 0
             context, mask_position = encoded.input_ids, encoded.mask_position
             if self.prompt_tokens:
@@ -328,7 +328,7 @@ class ClozeDataModule(pl.LightningDataModule):
 
     def _test_split(self) -> str:
         if not self.options.test_split:
-            raise DataError(f"no --test_split given; task {self.task.name} has splits {', '.join(self.task.files)}")
+            raise DataError(f"no --test-split given; task {self.task.name} has splits {', '.join(self.task.files)}")
         return self.options.test_split
 
     def _announce(self, split: SplitData) -> None:

@@ -107,7 +107,7 @@ class ClozeModule(pl.LightningModule):
             model.gradient_checkpointing_enable()
         if options.freeze_backbone:
             if not options.prompt_tokens:
-                raise OptionError("--freeze_backbone leaves nothing to train without --prompt_tokens")
+                raise OptionError("--freeze-backbone leaves nothing to train without --prompt-tokens")
             model.requires_grad_(False)
         self.prompt = None
         if options.prompt_tokens:

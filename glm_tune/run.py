@@ -128,8 +128,8 @@ def _prepare_output_dir(config: FitConfig, out: Path) -> None:
             f"{out} already holds a run ({FIT_CONFIG} / {checkpoint_dir(out).name}/); pass --resume to continue it, "
             "--overwrite to replace it, or another --output-dir"
         )
-    _remove_run(out)
     make_writable_dir(out, "--output-dir")
+    _remove_run(out)
 
 
 def make_writable_dir(path: Path, option: str) -> None:
@@ -272,10 +272,11 @@ def _check_predictions_path(path: Path, input_file: Path) -> None:
                           "give another --output")
     if path.is_dir():
         raise OptionError(f"--output {path} is a directory; give a file name")
-    make_writable_dir(path.parent, "--output")
+    probe = path.with_suffix(path.suffix + ".tmp")
     try:
-        path.with_suffix(path.suffix + ".tmp").open("w").close()
-        path.with_suffix(path.suffix + ".tmp").unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.open("w").close()
+        probe.unlink()
     except OSError as error:
         raise OptionError(f"--output {path}: cannot write there ({error.strerror or error})") from None
 

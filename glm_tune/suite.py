@@ -194,9 +194,9 @@ def _number(value: Any) -> float | None:
 
 def _command(suite: Path, out: Path, overrides: dict[str, Any], only: list[str] | None,
              results: str | Path | None, data_dir: str | Path | None) -> str:
-    parts = ["glm-tune", "suite", str(suite), "--output_dir", str(out)]
+    parts = ["glm-tune", "suite", str(suite), "--output-dir", str(out)]
     if data_dir is not None:
-        parts += ["--data_dir", str(data_dir)]
+        parts += ["--data-dir", str(data_dir)]
     if results is not None:
         parts += ["--results", str(results)]
     for key, value in overrides.items():

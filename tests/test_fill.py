@@ -96,3 +96,11 @@ def test_cli_errors_are_clear(golden_dir, tokenizers_dir, capsys):
     with pytest.raises(SystemExit):
         main(["fill", "x[MASK]", "--model", "glm-lage-ch"])
     assert "Did you mean" in capsys.readouterr().err
+
+
+def test_every_blank_of_a_text_is_filled():
+    """glm-tiny ends later blanks at once or after a lone space piece; no blank may come out empty."""
+    model, tokenizer = load_model_and_tokenizer("glm-tiny")
+    result = fill_text(model, tokenizer, "The [MASK] sat on the [MASK] and ate a [MASK].")
+    assert len(result.spans) == 3 and all(span.strip() for span in result.spans)
+    assert "[MASK]" not in result.text and result.text.startswith("The ")
