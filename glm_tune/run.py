@@ -330,10 +330,17 @@ def load_checkpoint_weights(module: ClozeModule, path: Path) -> None:
     state = load_tensors(path)
     if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a glm-tune checkpoint (no state_dict in it)")
-    try:
-        module.load_state_dict(state["state_dict"])
-    except RuntimeError as error:
-        raise CheckpointError(f"{path} does not fit this model: {' '.join(str(error).split())[:300]}") from None
+    weights, own = state["state_dict"], module.state_dict()
+    missing = [k for k in own if k not in weights]
+    unknown = [k for k in weights if k not in own]
+    reshaped = [k for k in own if k in weights and getattr(weights[k], "shape", None) != own[k].shape]
+    if missing or unknown or reshaped:
+        raise CheckpointError(
+            f"{path} does not fit this model: {len(missing)} weights missing, {len(unknown)} unknown, "
+            f"{len(reshaped)} of another shape (first: {(missing + unknown + reshaped)[0]}); "
+            "was it written with another --model?"
+        )
+    module.load_state_dict(weights)
 
 
 def save_finetuned(module: ClozeModule, data: ClozeDataModule, config: FitConfig, directory: Path) -> None:

@@ -175,9 +175,16 @@ class ProgressBar(TQDMProgressBar):
     """Epochs counted from 1 out of --max-epochs, and no ``v_num`` (the log version is no metric)."""
 
     def on_train_epoch_start(self, trainer, *args) -> None:
-        super().on_train_epoch_start(trainer, *args)
+        # TQDMProgressBar's own, but for the description, set before the bar is drawn (its
+        # "Epoch 0" would be printed first: in a log file every state of the bar stays).
+        from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
+
+        if self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
         of = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
-        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}{of}")
+        self.train_progress_bar.desc = f"Epoch {trainer.current_epoch + 1}{of}: "
+        self.train_progress_bar.reset(convert_inf(self.total_train_batches))
+        self.train_progress_bar.initial = 0
 
     def get_metrics(self, trainer, pl_module) -> dict:
         metrics = super().get_metrics(trainer, pl_module)

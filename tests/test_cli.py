@@ -92,3 +92,18 @@ def test_table_aligns_chinese_text():
     starts = {display_width(line[: line.index("-" if line is not header else "l", 2)]) for line in rows + [header]}
     assert len(starts) == 1, table
     assert display_width("北京") == 4 and display_width("ab") == 2
+
+
+def test_progress_bar_counts_epochs_from_one_without_v_num(shared, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    (data / "dev.tsv").write_text("sentence\tlabel\nfine\t1\n")
+    main(["fit", "--task", "sst2", "--model", str(shared / "golden" / "glm-ref-zh"),
+          "--tokenizer", str(shared / "tokenizers" / "glm-chinese"), "--data-dir", str(data),
+          "--output-dir", str(tmp_path / "run"), "--max-epochs", "2", "--accelerator", "cpu"])
+    captured = capsys.readouterr()
+    bars = captured.out + captured.err
+    assert "Epoch 1/2" in bars and "Epoch 2/2" in bars
+    assert "Epoch 0" not in bars and "v_num" not in bars
+    assert captured.err.count("sst2 train: 2 rows") == 1 and captured.err.count("sst2 validation: 1 rows") == 1
