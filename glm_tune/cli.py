@@ -219,7 +219,8 @@ def _run_parser(description: str, command: str, sections: tuple[str, ...]):
                             help="Task name or path/to/file.py:NAME (default: the one the model was finetuned on).")
     parser.add_class_arguments(FitConfig, nested_key=None, skip=skip)
     for section in sections:
-        parser.add_class_arguments(kinds[section], nested_key=None, skip=set() if fit else fit_only_fields(kinds[section]))
+        skip = set() if fit else fit_only_fields(kinds[section])
+        parser.add_class_arguments(kinds[section], nested_key=None, skip=skip)
     return parser
 
 
@@ -610,7 +611,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         print(f"glm-tune: {_one_line(error)}", file=sys.stderr)
-        if error.resumable:
+        if error.resumable and command == "fit":
             print(f"continue with: {resume_command(given)}", file=sys.stderr)
         raise SystemExit(130) from None
     except GLMTuneError as error:

@@ -246,7 +246,8 @@ class ClozeDataModule(pl.LightningDataModule):
                 rows = rows[: self.options.eval_limit]
             if not rows:
                 where = f"{report.path}: " if report is not None else ""
-                skipped = f" ({len(report.bad_rows)} bad rows skipped)" if report is not None and report.bad_rows else ""
+                bad = len(report.bad_rows) if report is not None else 0
+                skipped = f" ({bad} bad rows skipped)" if bad else ""
                 raise DataError(f"{where}no usable rows{skipped}: split {name!r} of task {self.task.name} is empty")
             self.splits[name] = self._encode_split(name, rows, report)
         return self.splits[name]

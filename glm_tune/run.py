@@ -103,9 +103,9 @@ def _output_dir(config: FitConfig) -> Path:
 
 def _prepare_output_dir(config: FitConfig, out: Path) -> None:
     """Refuse to mix two runs in one directory; never delete anything unless --overwrite says so."""
-    if int(os.environ.get("LOCAL_RANK", 0)) or int(os.environ.get("NODE_RANK", 0)):
-        # A process the distributed launcher started: the launching process has already checked
-        # (and written fit_config.json, which must not count as another run here).
+    if _launched_process():
+        # The launching process has already checked (and written fit_config.json, which must
+        # not count as another run here).
         return
     # A run that stopped before its first checkpoint (killed, or failed in setup) left nothing
     # worth keeping: it must not block the corrected rerun.
@@ -130,6 +130,11 @@ def _prepare_output_dir(config: FitConfig, out: Path) -> None:
         )
     make_writable_dir(out, "--output-dir")
     _remove_run(out)
+
+
+def _launched_process() -> bool:
+    """A process the distributed launcher started (not the one the user started)."""
+    return bool(int(os.environ.get("LOCAL_RANK", 0)) or int(os.environ.get("NODE_RANK", 0)))
 
 
 def make_writable_dir(path: Path, option: str) -> None:
@@ -203,7 +208,7 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
         trainer, module, data = _train(config, task, out, callbacks)
     except BaseException:
         # Nothing to resume from: leave the directory as the rerun needs it (gone if fit made it).
-        if not config.resume and not last_checkpoint(out).is_file():
+        if not config.resume and not last_checkpoint(out).is_file() and not _launched_process():
             _remove_run(out)
             if not existed and out.is_dir() and not any(out.iterdir()):
                 out.rmdir()

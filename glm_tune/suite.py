@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from glm_tune.errors import OptionError
+from glm_tune.errors import OptionError, RunInterrupted
 from glm_tune.run import FitConfig
 
 EXPECTED_FILE = "expected.yaml"
@@ -176,6 +176,10 @@ def run_suite(
                 raise KeyError(f"the run reported no {key} (it has {sorted(metrics)})")
             record.got = 100.0 * metrics[key]
             record.status = "ok"
+        except RunInterrupted:  # Ctrl-C stops the suite, not just this run
+            record.status = "interrupted"
+            _write(results_path, suite, records, started, command, overrides)
+            raise
         except Exception as error:  # one broken run must not stop the suite
             record.status = "failed"
             record.error = f"{type(error).__name__}: {error}".strip()
