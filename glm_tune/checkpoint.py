@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from glm_tune.errors import GLMTuneError
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -34,7 +35,7 @@ WEIGHT_FILES = (SAFETENSORS_INDEX, SAFETENSORS_FILE, BIN_INDEX, BIN_FILE)
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.vocab"]
 
 
-class CheckpointError(Exception):
+class CheckpointError(GLMTuneError):
     """A checkpoint that cannot be resolved or loaded; the message names the file."""
 
 
@@ -302,8 +303,9 @@ def _rng_state_types() -> list[Any]:
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
-def _torch_load(file: Path) -> Any:
-    """``torch.load(weights_only=True)`` that also admits rng-state numpy arrays, within this call only."""
+def load_tensors(file: Path) -> Any:
+    """``torch.load(weights_only=True)`` of tensors and plain data, plus the rng-state numpy arrays of
+    training checkpoints (admitted within this call only); anything else is refused."""
     with torch.serialization.safe_globals(_rng_state_types()):
         try:
             return torch.load(file, map_location="cpu", weights_only=True)
@@ -317,12 +319,19 @@ def _torch_load(file: Path) -> Any:
             elif reason:
                 what = reason.group(1).strip()
             else:
-                raise
+                raise _corrupt(file, error) from None
             raise CheckpointError(
                 f"{file}: refused to read it: {what}. glm-tune reads tensors, numbers, strings, lists, dicts, "
                 "tuples and numpy arrays only, and never runs code from a checkpoint; save the weights alone "
                 "(model.state_dict()) with safetensors or torch.save where the file came from"
             ) from None
+        except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as error:
+            raise _corrupt(file, error) from None
+
+
+def _corrupt(file: Path, error: Exception) -> CheckpointError:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return CheckpointError(f"{file}: cannot read weights, the file is corrupt or truncated ({reason})")
 
 
 def _read_file(file: Path) -> tuple[dict[str, Any], set[str]]:
@@ -333,12 +342,9 @@ def _read_file(file: Path) -> tuple[dict[str, Any], set[str]]:
 
             state = load_file(str(file))
         else:
-            state = _torch_load(file)
+            state = load_tensors(file)
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CheckpointError(f"{file}: cannot read weights, the file is corrupt or truncated ({reason})") from None
     except Exception as error:  # safetensors raises its own error type
         raise CheckpointError(f"{file}: cannot read weights ({type(error).__name__}: {error})") from None
     wrappers: set[str] = set()

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glm_tune.errors import GLMTuneError, MissingFileError
+
 TEXT_SUFFIXES = (".txt",)
 JSON_SUFFIXES = (".jsonl", ".json")
 TSV_SUFFIXES = (".tsv",)
@@ -40,7 +42,7 @@ _TEXT_RE = re.compile(r"\s|[\u3400-\u9fff\uf900-\ufaff]")
 _NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-class CorpusError(ValueError):
+class CorpusError(GLMTuneError, ValueError):
     """A corpus file could not be read; the message names the file and line."""
 
 
@@ -73,7 +75,7 @@ def default_corpus_files(shared_data_dir: str | Path) -> list[Path]:
     files += sorted(root.glob("fewclue/*/unlabeled.json"))
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        raise FileNotFoundError(f"corpus files missing under {root}: {', '.join(missing)}")
+        raise MissingFileError(f"corpus files missing under {root}: {', '.join(missing)}")
     return files
 
 
@@ -84,7 +86,7 @@ def _files(paths: Iterable[str | Path]) -> Iterator[Path]:
         elif path.is_file():
             yield path
         else:
-            raise FileNotFoundError(f"corpus path {path} does not exist")
+            raise MissingFileError(f"corpus path {path} does not exist")
 
 
 def read_documents(

@@ -25,6 +25,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from glm_tune.options import FIT_ONLY
 from glm_tune.readers import DataError, ReadReport, Row, format_for, read_rows
 from glm_tune.task import Task
 from glm_tune.template import Template, TruncationError
@@ -38,7 +39,7 @@ class DataOptions:
     data_dir: str | None = None
     """Directory with the task's original files (see `glm-tune tasks`); without it the task's
     hub dataset is downloaded (needs a network)."""
-    train_split: str = "train"
+    train_split: str = field(default="train", metadata=FIT_ONLY)
     """Split to train on (FewCLUE tasks also have train_0 .. train_4 and train_few_all)."""
     validation_split: str = "validation"
     """Split for validation during fit and for `glm-tune validate` (dev_0.., dev_few_all for FewCLUE)."""
@@ -53,9 +54,9 @@ class DataOptions:
     """Rows per batch per device (the global batch is batch_size x devices x accumulation)."""
     eval_batch_size: int | None = None
     """Rows per evaluation batch (default: batch_size)."""
-    group_by_length: bool = True
+    group_by_length: bool = field(default=True, metadata=FIT_ONLY)
     """Batch training rows of similar length together (less padding, same rows per epoch)."""
-    train_limit: int | None = None
+    train_limit: int | None = field(default=None, metadata=FIT_ONLY)
     """Train on this many rows drawn at random with the seed (few-shot runs); default: all."""
     eval_limit: int | None = None
     """Evaluate on the first N rows of the validation/test split only (quick checks)."""
@@ -226,6 +227,7 @@ class ClozeDataModule(pl.LightningDataModule):
         )
         self.splits: dict[str, SplitData] = {}
         self._resume: dict[str, int] = {}
+        self._announced: set[str] = set()
 
     # -- reading and encoding ----------------------------------------------------------------
     def split(self, name: str) -> SplitData:
@@ -243,7 +245,10 @@ class ClozeDataModule(pl.LightningDataModule):
             elif name != self.options.train_split and self.options.eval_limit:
                 rows = rows[: self.options.eval_limit]
             if not rows:
-                raise DataError(f"task {self.task.name}: split {name!r} has no usable rows")
+                where = f"{report.path}: " if report is not None else ""
+                bad = len(report.bad_rows) if report is not None else 0
+                skipped = f" ({bad} bad rows skipped)" if bad else ""
+                raise DataError(f"{where}no usable rows{skipped}: split {name!r} of task {self.task.name} is empty")
             self.splits[name] = self._encode_split(name, rows, report)
         return self.splits[name]
 
@@ -268,7 +273,7 @@ class ClozeDataModule(pl.LightningDataModule):
             try:
                 encoded = self.template.encode(row, self.tokenizer, budget, row_id=where, reserve=1)
             except TruncationError as error:
-                raise DataError(f"{error} (raise --max_length, now {self.max_length})") from None
+                raise DataError(f"{error} (raise --max-length, now {self.max_length})") from None
             truncated += encoded.truncated > 0
             context, mask_position = encoded.input_ids, encoded.mask_position
             if self.prompt_tokens:
@@ -327,10 +332,14 @@ class ClozeDataModule(pl.LightningDataModule):
 
     def _test_split(self) -> str:
         if not self.options.test_split:
-            raise DataError(f"no --test_split given; task {self.task.name} has splits {', '.join(self.task.files)}")
+            raise DataError(f"no --test-split given; task {self.task.name} has splits {', '.join(self.task.files)}")
         return self.options.test_split
 
     def _announce(self, split: SplitData) -> None:
+        # Once per split: fit's final evaluation sets the validation split up a second time.
+        if split.name in self._announced:
+            return
+        self._announced.add(split.name)
         notes = []
         if split.report is not None and split.report.bad_rows:
             notes.append(f"{len(split.report.bad_rows)} bad rows skipped (first: {split.report.bad_rows[0]})")
@@ -399,12 +408,16 @@ class ClozeDataModule(pl.LightningDataModule):
 
 
 def write_predictions(path: Path, rows: list[Row], predictions: list[dict[str, Any]]) -> None:
-    """JSONL: each input row (without glm-tune's bookkeeping fields) plus its prediction."""
+    """JSONL: each input row (without glm-tune's bookkeeping fields) plus its prediction and
+    ``input_line``, its line in the input file (rows skipped by --skip-bad-rows leave gaps)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
         for prediction in sorted(predictions, key=lambda p: p["index"]):
-            row = {k: v for k, v in rows[prediction["index"]].items() if not k.startswith("_")}
+            source = rows[prediction["index"]]
+            row = {k: v for k, v in source.items() if not k.startswith("_")}
+            if "_source" in source:
+                row["input_line"] = int(source["_source"].rsplit(":", 1)[1])
             row.update({k: v for k, v in prediction.items() if k != "index"})
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(path)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from glm_tune.checkpoint import resolve
+from glm_tune.errors import OptionError
 from glm_tune.generation import GenerationConfig, fill_blanks_in_turn
 from glm_tune.model import GLMModel
 from glm_tune.scoring import score_candidates
@@ -27,6 +28,7 @@ penalty and no repeated trigram, against the loops small models fall into (glm-t
 ``北京故宫是中国[MASK]非物质文化遗产。`` with ``的故宫,故宫是故宫故宫,故宫故宫故宫,...`` without
 them, ``的故宫,是#idiom#,`` with them; see its model card)."""
 _BLANK_RE = re.compile("|".join(re.escape(b) for b in BLANKS))
+_EMPTY_RETRIES = 3
 
 
 def load_model_and_tokenizer(model: str, tokenizer: str | None = None, device: str = "cpu",
@@ -57,14 +59,14 @@ class Filled:
 
 def _check_text(text: str) -> None:
     if not text.strip():
-        raise ValueError("the text is empty: give a text with a blank ([MASK], [sMASK] or [gMASK])")
+        raise OptionError("the text is empty: give a text with a blank ([MASK], [sMASK] or [gMASK])")
 
 
 def _encode(model: GLMModel, tokenizer, text: str, room: int) -> list[int]:
     ids = tokenizer.encode(text)
     limit = model.config.max_sequence_length
     if len(ids) > limit or room > limit:
-        raise ValueError(
+        raise OptionError(
             f"the text is {len(ids)} tokens and {room} new tokens were asked for; the model accepts "
             f"positions up to {limit}: shorten the text or lower max_new_tokens"
         )
@@ -105,11 +107,26 @@ def fill_text(model: GLMModel, tokenizer, text: str, config: GenerationConfig | 
     config = dataclasses.replace(config, banned_ids=tuple(config.banned_ids) + padding_rows)
     blank_ids = {tokenizer.mask_token_id, tokenizer.smask_token_id, tokenizer.gmask_token_id} - {None}
     positions = [i for i, t in enumerate(ids) if t in blank_ids]
-    span_ids = fill_blanks_in_turn(
-        model, ids, positions, sop_id=tokenizer.sop_token_id, eop_id=tokenizer.eop_token_id,
-        pad_id=tokenizer.pad_token_id, config=config, eos_id=tokenizer.eos_token_id,
-    )
-    spans = [tokenizer.decode(s) for s in span_ids]
+    # A small model often ends a blank at once, or after a lone space piece: a blank filled
+    # with nothing is no answer. Such a text is filled again with one more token required per
+    # blank (min_new_tokens forbids <|endofpiece|> before it), a few times, then refused.
+    blanks = _BLANK_RE.findall(text)
+    least = config.min_new_tokens
+    for need in range(least, min(least + _EMPTY_RETRIES, config.max_new_tokens) + 1):
+        span_ids = fill_blanks_in_turn(
+            model, ids, positions, sop_id=tokenizer.sop_token_id, eop_id=tokenizer.eop_token_id,
+            pad_id=tokenizer.pad_token_id, config=dataclasses.replace(config, min_new_tokens=need),
+            eos_id=tokenizer.eos_token_id,
+        )
+        spans = [tokenizer.decode(s) for s in span_ids]
+        empty = [f"{n} ({blanks[n - 1]})" for n, span in enumerate(spans, 1) if not span.strip()]
+        if not empty:
+            break
+    else:
+        raise OptionError(
+            f"the model filled blank {', '.join(empty)} of {len(spans)} with nothing but white space even when "
+            f"made to write {need} tokens; try --strategy beam or sample, or fewer blanks"
+        )
     pieces = _BLANK_RE.split(text)
     filled = pieces[0] + "".join(span + rest for span, rest in zip(spans, pieces[1:]))
     return Filled(filled, spans, span_ids, appended, tokenizer.count_unknown(text))
@@ -133,16 +150,16 @@ def score_choices(
     """
     _check_text(text)
     if not choices or any(not c.strip() for c in choices):
-        raise ValueError("give at least one non-empty choice")
+        raise OptionError("give at least one non-empty choice")
     found = _BLANK_RE.findall(text)
     if len(found) != 1:
-        raise ValueError(f"scoring choices needs exactly one blank in the text, found {len(found)}")
+        raise OptionError(f"scoring choices needs exactly one blank in the text, found {len(found)}")
     ids = _encode(model, tokenizer, _BLANK_RE.sub("[MASK]", text), 0)
     mask_pos = ids.index(tokenizer.mask_token_id)
     candidates = [tokenizer.encode(c, add_special_tokens=False) for c in choices]
     for choice, cand in zip(choices, candidates):
         if tokenizer.unk_token_id in cand:
-            raise ValueError(f"choice {choice!r} contains characters the tokenizer maps to <unk>")
+            raise OptionError(f"choice {choice!r} contains characters the tokenizer maps to <unk>")
     with torch.no_grad():
         scores = score_candidates(
             model, [ids], [mask_pos], [candidates], sop_id=tokenizer.sop_token_id,

@@ -15,6 +15,7 @@ from typing import Literal
 
 import torch
 
+from glm_tune.errors import OptionError
 from glm_tune.model import GLMModel, KVCache
 
 
@@ -51,15 +52,15 @@ class GenerationConfig:
 
     def __post_init__(self) -> None:
         if self.strategy not in ("greedy", "beam", "sample"):
-            raise ValueError(f"strategy must be greedy, beam or sample, got {self.strategy!r}")
+            raise OptionError(f"strategy must be greedy, beam or sample, got {self.strategy!r}")
         if self.max_new_tokens < 1 or self.min_new_tokens < 0 or self.min_new_tokens > self.max_new_tokens:
-            raise ValueError("need 0 <= min_new_tokens <= max_new_tokens and max_new_tokens >= 1")
+            raise OptionError("need 0 <= min_new_tokens <= max_new_tokens and max_new_tokens >= 1")
         if self.strategy == "beam" and self.num_beams < 1:
-            raise ValueError("num_beams must be at least 1")
+            raise OptionError("num_beams must be at least 1")
         if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.top_k < 0:
-            raise ValueError("need temperature > 0, 0 < top_p <= 1 and top_k >= 0")
+            raise OptionError("need temperature > 0, 0 < top_p <= 1 and top_k >= 0")
         if self.repetition_penalty <= 0:
-            raise ValueError(f"repetition_penalty must be positive, got {self.repetition_penalty}")
+            raise OptionError(f"repetition_penalty must be positive, got {self.repetition_penalty}")
 
 
 @dataclass

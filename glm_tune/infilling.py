@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from glm_tune.errors import OptionError
+
 IGNORE_INDEX = -100
 MASK, SMASK, GMASK = 0, 1, 2
 """Objective numbers, as in ``sample["objective"]`` and the order of ``mixture``."""
@@ -75,17 +77,17 @@ class InfillingConfig:
         self.mixture = tuple(float(w) for w in self.mixture)  # type: ignore[assignment]
         for name in ("mask_ratio", "sentence_ratio"):
             if not 0.0 < getattr(self, name) < 1.0:
-                raise ValueError(f"InfillingConfig.{name} must be in (0, 1), got {getattr(self, name)}")
+                raise OptionError(f"InfillingConfig.{name} must be in (0, 1), got {getattr(self, name)}")
         if not 0.0 < self.gmask_min <= self.gmask_max <= 1.0:
-            raise ValueError(
+            raise OptionError(
                 f"InfillingConfig needs 0 < gmask_min <= gmask_max <= 1, got {self.gmask_min}, {self.gmask_max}"
             )
         if self.poisson_lambda <= 0:
-            raise ValueError(f"InfillingConfig.poisson_lambda must be positive, got {self.poisson_lambda}")
+            raise OptionError(f"InfillingConfig.poisson_lambda must be positive, got {self.poisson_lambda}")
         if len(self.mixture) != 3 or min(self.mixture) < 0 or sum(self.mixture) <= 0:
-            raise ValueError(f"InfillingConfig.mixture must be 3 non-negative weights, got {self.mixture}")
+            raise OptionError(f"InfillingConfig.mixture must be 3 non-negative weights, got {self.mixture}")
         if self.chunk_length < 8:
-            raise ValueError(
+            raise OptionError(
                 f"InfillingConfig: seq_length {self.seq_length} leaves only {self.chunk_length} text tokens "
                 f"after [CLS] and {self.span_budget} spans; raise seq_length or lower max_spans"
             )

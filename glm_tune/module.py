@@ -20,6 +20,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from glm_tune.errors import OptionError
 from glm_tune.generation import GenerationConfig, generate_spans
 from glm_tune.lora import DEFAULT_TARGETS, add_lora
 from glm_tune.model import GLMModel
@@ -132,7 +133,7 @@ class ClozeModule(pl.LightningModule):
             model.gradient_checkpointing_enable()
         if options.freeze_backbone:
             if not options.prompt_tokens and not options.lora_rank:
-                raise ValueError("--freeze_backbone leaves nothing to train without --prompt_tokens or --lora_rank")
+                raise OptionError("--freeze-backbone leaves nothing to train without --prompt-tokens or --lora-rank")
             model.requires_grad_(False)
         if options.lora_rank:
             add_lora(model, options.lora_rank, options.lora_alpha, options.lora_dropout, options.lora_targets)

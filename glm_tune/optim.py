@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from glm_tune.errors import OptionError
+
 
 def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     """Trainable parameters split into decayed weights and undecayed biases / norm parameters.
@@ -51,7 +53,7 @@ def build_optimizer(
     """The ``configure_optimizers`` return value Lightning expects (the schedule steps per step)."""
     groups = parameter_groups(module, weight_decay)
     if not groups:
-        raise ValueError("nothing to train: every parameter is frozen")
+        raise OptionError("nothing to train: every parameter is frozen")
     # Fused AdamW can skip a step on the device (``found_inf``), which lets StopOnNonFiniteLoss
     # stop on a NaN loss without waiting for the device at every step. It also advertises that
     # it can unscale fp16 gradients inside its step, and Lightning then refuses gradient

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from glm_tune.checkpoint import resolve
 from glm_tune.corpus import CorpusReport, read_documents
+from glm_tune.errors import OptionError
 from glm_tune.infilling import (
     IGNORE_INDEX,
     EpochSampler,
@@ -183,7 +184,7 @@ def tokenize_corpus(tokenizer: GLMTokenizer, paths: list[str], min_chars: int = 
         f"corpus: {report.summary()}; {tokens} tokens, {unknown} unknown ({unknown / max(1, tokens):.3%})"
     )
     if not documents:
-        raise ValueError(f"the corpus {paths} holds no document of at least {min_chars} characters")
+        raise OptionError(f"the corpus {paths} holds no document of at least {min_chars} characters")
     return documents
 
 
@@ -202,7 +203,7 @@ def split_chunks(chunks: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     if fraction <= 0:
         return chunks, None
     if len(chunks) < 2:
-        raise ValueError(f"only {len(chunks)} chunk of text: too little to hold out validation data")
+        raise OptionError(f"only {len(chunks)} chunk of text: too little to hold out validation data")
     order = np.random.default_rng(seed).permutation(len(chunks))
     held_out = min(len(chunks) - 1, max(1, round(fraction * len(chunks))))
     return chunks[np.sort(order[held_out:])], chunks[np.sort(order[:held_out])]
@@ -216,11 +217,11 @@ def pretrain(config: PretrainConfig, callbacks: list[Callback] | None = None) ->
     is also kept as ``checkpoints/best.ckpt``. ``callbacks`` are added to the trainer's.
     """
     if not config.corpus:
-        raise ValueError("PretrainConfig.corpus is empty: give corpus files or directories")
+        raise OptionError("PretrainConfig.corpus is empty: give corpus files or directories")
     if config.model is None and config.tokenizer is None:
-        raise ValueError("PretrainConfig.tokenizer is required to train a new model (model is None)")
+        raise OptionError("PretrainConfig.tokenizer is required to train a new model (model is None)")
     if config.save_dtype not in _DTYPES:
-        raise ValueError(f"PretrainConfig.save_dtype must be one of {', '.join(_DTYPES)}, got {config.save_dtype!r}")
+        raise OptionError(f"PretrainConfig.save_dtype must be one of {', '.join(_DTYPES)}, got {config.save_dtype!r}")
     out = Path(config.output_dir)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     tokenizer = load_tokenizer(config.tokenizer if config.tokenizer is not None else resolve(config.model))
@@ -261,12 +262,12 @@ def pretrain(config: PretrainConfig, callbacks: list[Callback] | None = None) ->
 
 def _check_fits(model_config: GLMConfig, tokenizer: GLMTokenizer, infilling: InfillingConfig) -> None:
     if tokenizer.vocab_size > model_config.vocab_size:
-        raise ValueError(
+        raise OptionError(
             f"the tokenizer has {tokenizer.vocab_size} tokens but the model's embedding only "
             f"{model_config.vocab_size} rows: they do not belong together"
         )
     if infilling.seq_length > model_config.max_sequence_length:
-        raise ValueError(
+        raise OptionError(
             f"InfillingConfig.seq_length {infilling.seq_length} exceeds the model's max_sequence_length "
             f"{model_config.max_sequence_length}"
         )

@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from glm_tune.errors import OptionError
+
 PromptEncoderKind = Literal["lstm", "mlp", "none"]
 
 
@@ -28,7 +30,7 @@ class PromptEncoder(nn.Module):
                  init: torch.Tensor | None = None) -> None:
         super().__init__()
         if num_tokens < 1:
-            raise ValueError(f"prompt tokens must be at least 1, got {num_tokens}")
+            raise OptionError(f"prompt tokens must be at least 1, got {num_tokens}")
         self.kind = kind
         self.embeddings = nn.Parameter(torch.randn(num_tokens, hidden_size) * 0.02 if init is None else init.clone())
         if kind == "lstm":
@@ -36,7 +38,7 @@ class PromptEncoder(nn.Module):
         if kind in ("lstm", "mlp"):
             self.mlp = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size))
         elif kind != "none":
-            raise ValueError(f"unknown prompt encoder {kind!r}; use lstm, mlp or none")
+            raise OptionError(f"unknown prompt encoder {kind!r}; use lstm, mlp or none")
 
     def forward(self) -> torch.Tensor:
         out = self.embeddings

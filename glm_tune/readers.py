@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glm_tune.errors import GLMTuneError
+
 Row = dict[str, Any]
 
 
-class DataError(ValueError):
+class DataError(GLMTuneError, ValueError):
     """A data file or row that cannot be used; the message says where."""
 
 

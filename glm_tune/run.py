@@ -26,19 +26,27 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning.pytorch as pl
-import torch
 
-from glm_tune.checkpoint import CheckpointError, resolve
-from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
+from glm_tune.checkpoint import CheckpointError, load_tensors, resolve
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
-from glm_tune.model import load_model, save_model
 from glm_tune.decoding import DecodingOptions
+from glm_tune.errors import OptionError
+from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
+from glm_tune.model import load_model, save_model
 from glm_tune.module import ClozeModule, TrainingOptions
+from glm_tune.options import FIT_ONLY, check_options
 from glm_tune.prompt import free_embedding_row
 from glm_tune.task import Task, resolve_task
 from glm_tune.task_file import TaskOptions, task_from_record, task_record
 from glm_tune.tokenizer import load_tokenizer
-from glm_tune.trainer import BEST, TrainerOptions, build_trainer, checkpoint_dir, last_checkpoint
+from glm_tune.trainer import (
+    BEST,
+    StopOnInterrupt,
+    TrainerOptions,
+    build_trainer,
+    checkpoint_dir,
+    last_checkpoint,
+)
 from glm_tune.verbalizer import Verbalizer
 
 RUN_RECORD = "glm_tune.json"
@@ -59,7 +67,7 @@ class FitConfig:
     path/to/file.py:NAME for your own Task; a task defined by --template etc. takes it as its name."""
     model: str = "glm-tiny"
     """Model name (see `glm-tune models`), hub id owner/name, or directory in the hub layout."""
-    output_dir: str | None = None
+    output_dir: str | None = field(default=None, metadata=FIT_ONLY)
     """Where checkpoints, logs, metrics and the finetuned model go (default: runs/<task>)."""
     tokenizer: str | None = None
     """Tokenizer directory when the model directory has no tokenizer files."""
@@ -73,9 +81,9 @@ class FitConfig:
     """Which of the task's cloze patterns to use (default: the task's, see `glm-tune tasks`)."""
     seed: int = 1234
     """Seed of everything random: sampling of rows, batch order, dropout, initialisation."""
-    resume: bool = False
+    resume: bool = field(default=False, metadata=FIT_ONLY)
     """Continue the interrupted run in --output_dir from its last checkpoint."""
-    overwrite: bool = False
+    overwrite: bool = field(default=False, metadata=FIT_ONLY)
     """Start afresh in an --output_dir that already holds a run (its checkpoints are deleted)."""
     data: DataOptions = field(default_factory=DataOptions)
     training: TrainingOptions = field(default_factory=TrainingOptions)
@@ -114,32 +122,55 @@ def _output_dir(config: FitConfig) -> Path:
 
 def _prepare_output_dir(config: FitConfig, out: Path) -> None:
     """Refuse to mix two runs in one directory; never delete anything unless --overwrite says so."""
-    if int(os.environ.get("LOCAL_RANK", 0)) or int(os.environ.get("NODE_RANK", 0)):
-        # A process the distributed launcher started: the launching process has already checked
-        # (and written fit_config.json, which must not count as another run here).
+    if _launched_process():
+        # The launching process has already checked (and written fit_config.json, which must
+        # not count as another run here).
         return
-    has_run = (out / FIT_CONFIG).exists() or checkpoint_dir(out).exists()
+    # A run that stopped before its first checkpoint (killed, or failed in setup) left nothing
+    # worth keeping: it must not block the corrected rerun.
+    has_run = any(p.exists() for p in (last_checkpoint(out), out / "model", out / METRICS_FILE))
     if config.resume and config.overwrite:
-        raise ValueError("--resume and --overwrite contradict each other: choose one")
+        raise OptionError("--resume and --overwrite contradict each other: choose one")
     if config.resume:
         if not last_checkpoint(out).is_file():
-            raise ValueError(f"--resume: {last_checkpoint(out)} not found; nothing to resume in {out}")
+            raise OptionError(f"--resume: {last_checkpoint(out)} not found; nothing to resume in {out} "
+                              "(start the run again without --resume)")
         saved = FitConfig.from_dict(json.loads((out / FIT_CONFIG).read_text()))
         if (saved.task, saved.model, saved.seed) != (config.task, config.model, config.seed):
-            raise ValueError(
+            raise OptionError(
                 f"--resume: {out} holds a run of task {saved.task} with model {saved.model} and seed {saved.seed}; "
                 "resume it with the same --task, --model and --seed"
             )
         return
     if has_run and not config.overwrite:
-        raise ValueError(
+        raise OptionError(
             f"{out} already holds a run ({FIT_CONFIG} / {checkpoint_dir(out).name}/); pass --resume to continue it, "
-            "--overwrite to replace it, or another --output_dir"
+            "--overwrite to replace it, or another --output-dir"
         )
-    if has_run:
-        for name in (checkpoint_dir(out), out / "model", out / "logs"):
-            shutil.rmtree(name, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    make_writable_dir(out, "--output-dir")
+    _remove_run(out)
+
+
+def _launched_process() -> bool:
+    """A process the distributed launcher started (not the one the user started)."""
+    return bool(int(os.environ.get("LOCAL_RANK", 0)) or int(os.environ.get("NODE_RANK", 0)))
+
+
+def make_writable_dir(path: Path, option: str) -> None:
+    """Create ``path`` (and parents) or say in one line why the option's directory cannot be used."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OptionError(f"{option} {path}: cannot create the directory ({error.strerror or error})") from None
+    if not os.access(path, os.W_OK):
+        raise OptionError(f"{option} {path}: the directory is not writable")
+
+
+def _remove_run(out: Path) -> None:
+    for name in (checkpoint_dir(out), out / "model", out / "logs"):
+        shutil.rmtree(name, ignore_errors=True)
+    for name in (out / FIT_CONFIG, out / METRICS_FILE):
+        name.unlink(missing_ok=True)
 
 
 def _load_backbone(config: FitConfig):
@@ -187,8 +218,8 @@ def _monitor(task: Task, options: TrainerOptions) -> str | None:
         return None
     name = (options.monitor or task.metrics[0]).removeprefix("val/")
     if name not in task.metrics:
-        raise ValueError(f"--monitor {options.monitor}: task {task.name} has no such metric; it has "
-                         f"{', '.join(task.metrics)}")
+        raise OptionError(f"--monitor {options.monitor}: task {task.name} has no such metric; it has "
+                          f"{', '.join(task.metrics)}")
     return f"val/{name}"
 
 
@@ -197,25 +228,23 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
 
     ``callbacks`` are extra Lightning callbacks for the training run (early stopping, ...).
     """
+    check_options(config, "fit")
     task = resolve_task(config.task, config.task_options)
     monitor = _monitor(task, config.trainer)
     out = _output_dir(config)
+    existed = out.exists()
     _prepare_output_dir(config, out)
-    pl.seed_everything(config.seed, workers=True, verbose=False)
     if config.trainer.no_validation:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, validation_split=None))
-    module, data = _build(config, task)
-    trainer = build_trainer(config.trainer, out, monitor=monitor, mode="max", callbacks=callbacks,
-                            distributed_sampler=False)
-    if trainer.is_global_zero:
-        (out / FIT_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    with warnings.catch_warnings():
-        # ClozeDataModule's state_dict restores the position in the epoch, which Lightning
-        # cannot see when it warns that the dataloader is not resumable.
-        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-        trainer.fit(module, datamodule=data, ckpt_path=str(last_checkpoint(out)) if config.resume else None)
-    if trainer.interrupted:
-        raise KeyboardInterrupt(f"fit was interrupted; continue with --resume --output_dir {out}")
+    try:
+        trainer, module, data = _train(config, task, out, monitor, callbacks)
+    except BaseException:
+        # Nothing to resume from: leave the directory as the rerun needs it (gone if fit made it).
+        if not config.resume and not last_checkpoint(out).is_file() and not _launched_process():
+            _remove_run(out)
+            if not existed and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise
     best = checkpoint_dir(out) / f"{BEST}.ckpt"
     if best.is_file():
         load_checkpoint_weights(module, best)
@@ -232,9 +261,27 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     return RunResult(metrics, out, model_dir)
 
 
+def _train(config: FitConfig, task: Task, out: Path, monitor: str | None, callbacks: list[pl.Callback] | None):
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    module, data = _build(config, task)
+    interrupt = StopOnInterrupt(out)
+    trainer = build_trainer(config.trainer, out, monitor=monitor, mode="max",
+                            callbacks=[*(callbacks or []), interrupt], distributed_sampler=False)
+    if trainer.is_global_zero:
+        (out / FIT_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    with warnings.catch_warnings(), interrupt:
+        # ClozeDataModule's state_dict restores the position in the epoch, which Lightning
+        # cannot see when it warns that the dataloader is not resumable.
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        trainer.fit(module, datamodule=data, ckpt_path=str(last_checkpoint(out)) if config.resume else None)
+    if interrupt.requested:  # during the last validation: training itself is complete and saved
+        interrupt.stop(trainer)
+    return trainer, module, data
+
+
 def evaluate(config: FitConfig, stage: str = "validate", checkpoint: str | None = None) -> RunResult:
     """``validate`` or ``test`` a model directory (or a Lightning checkpoint of a run) on a split."""
-    module, data, trainer = _saved_model_run(config)
+    module, data, trainer = _saved_model_run(config, command=stage)
     if checkpoint:
         load_checkpoint_weights(module, Path(checkpoint))
     run = trainer.validate if stage == "validate" else trainer.test
@@ -252,7 +299,10 @@ def predict(config: FitConfig, input_file: str | Path, output_file: str | Path |
     ``superglue`` or ``clue`` the leaderboard's file (``BoolQ.jsonl``, ``tnewsf_predict.json``, ...)
     in the folder ``output_file`` (default: the input's folder), see :mod:`glm_tune.submission`.
     """
-    module, data, trainer = _saved_model_run(config, predict_file=input_file)
+    path = Path(output_file) if output_file else Path(input_file).with_suffix(".predictions.jsonl")
+    if format == "jsonl":
+        _check_predictions_path(path, Path(input_file))
+    module, data, trainer = _saved_model_run(config, predict_file=input_file, command="predict")
     batches = trainer.predict(module, datamodule=data)
     predictions = [p for batch in batches for p in batch]
     if format != "jsonl":
@@ -261,9 +311,24 @@ def predict(config: FitConfig, input_file: str | Path, output_file: str | Path |
         folder = Path(output_file) if output_file else Path(input_file).parent
         return RunResult({}, predictions=write_submission(data.task, data.split("predict").rows, predictions,
                                                           format, folder))
-    path = Path(output_file) if output_file else Path(input_file).with_suffix(".predictions.jsonl")
     write_predictions(path, data.split("predict").rows, predictions)
     return RunResult({}, predictions=path)
+
+
+def _check_predictions_path(path: Path, input_file: Path) -> None:
+    """Before any prediction is made: the output must not replace the input and must be writable."""
+    if path.resolve() == input_file.resolve():
+        raise OptionError(f"--output {path} is the --input file: predictions would replace the rows; "
+                          "give another --output")
+    if path.is_dir():
+        raise OptionError(f"--output {path} is a directory; give a file name")
+    probe = path.with_suffix(path.suffix + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.open("w").close()
+        probe.unlink()
+    except OSError as error:
+        raise OptionError(f"--output {path}: cannot write there ({error.strerror or error})") from None
 
 
 def _evaluation_trainer(config: FitConfig, out: Path) -> pl.Trainer:
@@ -272,8 +337,9 @@ def _evaluation_trainer(config: FitConfig, out: Path) -> pl.Trainer:
                          distributed_sampler=False)
 
 
-def _saved_model_run(config: FitConfig, predict_file: str | Path | None = None):
+def _saved_model_run(config: FitConfig, predict_file: str | Path | None = None, command: str = "validate"):
     """Module, data and evaluation trainer for a model directory, set up as its record says."""
+    check_options(config, command)
     task, verbalizer, config = _task_for_model(config)
     model_dir = config.model
     adapter = is_adapter_dir(model_dir)
@@ -308,7 +374,7 @@ def _task_for_model(config: FitConfig) -> tuple[Task, Verbalizer | None, FitConf
     record_path = directory / RUN_RECORD
     if not record_path.is_file():
         if not config.task and not config.task_options.given():
-            raise ValueError(f"{config.model} has no {RUN_RECORD} (not a glm-tune finetuned model): pass --task")
+            raise OptionError(f"{config.model} has no {RUN_RECORD} (not a glm-tune finetuned model): pass --task")
         return resolve_task(config.task, config.task_options), None, config
     record = json.loads(record_path.read_text(encoding="utf-8"))
     # A task from a file or options is rebuilt from its recorded definition: the file may be gone.
@@ -328,17 +394,28 @@ def _task_for_model(config: FitConfig) -> tuple[Task, Verbalizer | None, FitConf
 
 def load_checkpoint_weights(module: ClozeModule, path: Path) -> None:
     """Load a Lightning checkpoint's weights (tensors only: nothing in the file is executed)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as error:  # a truncated file, a pickle with code, a non-checkpoint
-        raise CheckpointError(f"{path} is not a readable glm-tune checkpoint ({type(error).__name__}: {error})") from None
-    lora, ours = (any(".lora_" in key for key in keys) for keys in (state, module.state_dict()))
+    if not path.is_file():
+        raise CheckpointError(f"--checkpoint {path} not found")
+    state = load_tensors(path)
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise CheckpointError(f"{path} is not a glm-tune checkpoint (no state_dict in it)")
+    weights, own = state["state_dict"], module.state_dict()
+    lora, ours = (any(".lora_" in key for key in keys) for keys in (weights, own))
     if lora and not ours:
         raise CheckpointError(f"{path} holds LoRA adapters but the model given has none: evaluate it with --model "
-                              f"OUTPUT_DIR/{ADAPTER_DIR} (after --merge_lora) or OUTPUT_DIR/model")
+                              f"OUTPUT_DIR/{ADAPTER_DIR} (after --merge-lora) or OUTPUT_DIR/model")
     if ours and not lora:
         raise CheckpointError(f"{path} holds no LoRA adapters but the model given is an adapter: pass its base model")
-    module.load_state_dict(state)
+    missing = [k for k in own if k not in weights]
+    unknown = [k for k in weights if k not in own]
+    reshaped = [k for k in own if k in weights and getattr(weights[k], "shape", None) != own[k].shape]
+    if missing or unknown or reshaped:
+        raise CheckpointError(
+            f"{path} does not fit this model: {len(missing)} weights missing, {len(unknown)} unknown, "
+            f"{len(reshaped)} of another shape (first: {(missing + unknown + reshaped)[0]}); "
+            "was it written with another --model?"
+        )
+    module.load_state_dict(weights)
 
 
 def save_finetuned(module: ClozeModule, data: ClozeDataModule, config: FitConfig, directory: Path) -> None:

@@ -26,12 +26,14 @@ import json
 import re
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from glm_tune.errors import OptionError, RunInterrupted
 from glm_tune.run import FitConfig
 
 EXPECTED_FILE = "expected.yaml"
@@ -82,9 +84,9 @@ def fit_config_from_yaml(path: str | Path, overrides: dict[str, Any] | None = No
     for key, value in (overrides or {}).items():
         argv.append(f"--{key}={_cli_value(value)}")
     try:
-        namespace = build_parser().parse_args(argv)
+        namespace = build_parser({"fit"}).parse_args(argv)
     except ArgumentError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise OptionError(f"{path}: {error}") from None
     return _fit_config(namespace.fit)
 
 
@@ -92,10 +94,10 @@ def suite_runs(suite_dir: str | Path) -> list[Path]:
     """The run configs of a suite: every *.yaml / *.yml but expected.yaml, sorted by name."""
     suite = Path(suite_dir)
     if not suite.is_dir():
-        raise ValueError(f"suite directory {suite} not found")
+        raise OptionError(f"suite directory {suite} not found")
     files = sorted(p for p in suite.iterdir() if p.suffix in (".yaml", ".yml") and p.stem != "expected")
     if not files:
-        raise ValueError(f"{suite} holds no run configs (*.yaml besides {EXPECTED_FILE})")
+        raise OptionError(f"{suite} holds no run configs (*.yaml besides {EXPECTED_FILE})")
     return files
 
 
@@ -106,7 +108,7 @@ def load_expected(suite_dir: str | Path) -> dict[str, dict[str, Any]]:
         return {}
     values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
-        raise ValueError(f"{path}: expected a mapping run name -> {{metric: ..., expected: ..., source: ...}}")
+        raise OptionError(f"{path}: expected a mapping run name -> {{metric: ..., expected: ..., source: ...}}")
     return values
 
 
@@ -117,6 +119,7 @@ def run_suite(
     only: list[str] | None = None,
     results: str | Path | None = None,
     data_dir: str | Path | None = None,
+    on_run_end: Callable[[RunRecord], None] | None = None,
 ) -> Path:
     """Fit every run of a suite in name order; returns the results markdown file.
 
@@ -127,6 +130,7 @@ def run_suite(
         only: run only these run names (YAML stems); unknown names are errors.
         results: the markdown file (default experiments/RESULTS.md); the suite's section in it is
             replaced, other suites' sections are kept.
+        on_run_end: called with each run's record once the run is done (ok or failed).
     """
     from glm_tune.task import get_task
 
@@ -136,13 +140,13 @@ def run_suite(
         names = {p.stem for p in files}
         unknown = sorted(set(only) - names)
         if unknown:
-            raise ValueError(f"--only: no run named {unknown} in {suite} (runs: {sorted(names)})")
+            raise OptionError(f"--only: no run named {unknown} in {suite} (runs: {sorted(names)})")
         files = [p for p in files if p.stem in set(only)]
     expected = load_expected(suite)
     overrides = dict(overrides or {})
     for key in ("output_dir", "overwrite", "config"):
         if key in overrides:
-            raise ValueError(f"override {key!r} is set by the suite itself (use the output_dir argument)")
+            raise OptionError(f"override {key!r} is set by the suite itself (use the output_dir argument)")
     results_path = Path(results) if results is not None else DEFAULT_RESULTS
     out = Path(output_dir)
     started = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -172,6 +176,10 @@ def run_suite(
                 raise KeyError(f"the run reported no {key} (it has {sorted(metrics)})")
             record.got = 100.0 * metrics[key]
             record.status = "ok"
+        except RunInterrupted:  # Ctrl-C stops the suite, not just this run
+            record.status = "interrupted"
+            _write(results_path, suite, records, started, command, overrides)
+            raise
         except Exception as error:  # one broken run must not stop the suite
             record.status = "failed"
             record.error = f"{type(error).__name__}: {error}".strip()
@@ -179,6 +187,8 @@ def run_suite(
             (out / record.name / "suite_error.txt").write_text(traceback.format_exc())
         record.seconds = time.monotonic() - began
         _write(results_path, suite, records, started, command, overrides)
+        if on_run_end is not None:
+            on_run_end(record)
     return results_path
 
 
@@ -188,9 +198,9 @@ def _number(value: Any) -> float | None:
 
 def _command(suite: Path, out: Path, overrides: dict[str, Any], only: list[str] | None,
              results: str | Path | None, data_dir: str | Path | None) -> str:
-    parts = ["glm-tune", "suite", str(suite), "--output_dir", str(out)]
+    parts = ["glm-tune", "suite", str(suite), "--output-dir", str(out)]
     if data_dir is not None:
-        parts += ["--data_dir", str(data_dir)]
+        parts += ["--data-dir", str(data_dir)]
     if results is not None:
         parts += ["--results", str(results)]
     for key, value in overrides.items():
@@ -264,7 +274,7 @@ def read_results(path: str | Path, suite: str) -> list[dict[str, str]]:
     text = Path(path).read_text(encoding="utf-8")
     match = re.search(rf"<!-- suite: {re.escape(suite)} -->\n(.*?)<!-- end suite", text, re.S)
     if not match:
-        raise ValueError(f"{path} has no section for suite {suite}")
+        raise OptionError(f"{path} has no section for suite {suite}")
     rows = [line for line in match.group(1).splitlines() if line.startswith("|")]
     header = [c.strip() for c in rows[0].strip("|").split("|")]
     return [dict(zip(header, (c.strip() for c in row.strip("|").split("|")))) for row in rows[2:]]

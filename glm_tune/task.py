@@ -19,6 +19,7 @@ import pkgutil
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from glm_tune.errors import OptionError
 import glm_tune.tasks
 from glm_tune.task_definition import Expand, Kind, Task
 from glm_tune.task_file import TaskFileError, TaskOptions, is_task_file, load_task_file, task_from_definition
@@ -62,21 +63,21 @@ def get_task(name: str) -> Task:
         return tasks[name]
     close = difflib.get_close_matches(name, list(tasks), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(f"unknown task {name!r}.{hint} Known tasks: {', '.join(sorted(tasks))} (see `glm-tune tasks`)")
+    raise OptionError(f"unknown task {name!r}.{hint} Known tasks: {', '.join(sorted(tasks))} (see `glm-tune tasks`)")
 
 
 def _task_from_file(spec: str) -> Task:
     file, _, attribute = spec.rpartition(":")
     path = Path(file)
     if not path.is_file():
-        raise ValueError(f"task file {path} not found")
+        raise OptionError(f"task file {path} not found")
     module_spec = importlib.util.spec_from_file_location(f"glm_tune_user_task_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     task = getattr(module, attribute, None)
     if not isinstance(task, Task):
         found = [n for n, v in vars(module).items() if isinstance(v, Task)]
-        raise ValueError(f"{path} has no Task named {attribute!r}; it defines {', '.join(found) or 'none'}")
+        raise OptionError(f"{path} has no Task named {attribute!r}; it defines {', '.join(found) or 'none'}")
     return task
 
 

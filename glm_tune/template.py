@@ -68,11 +68,13 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, Literal, Union
 
+from glm_tune.errors import GLMTuneError
+
 Truncation = Literal["longest_first", "in_order"]
 Side = Literal["right", "left"]
 
 
-class TemplateError(ValueError):
+class TemplateError(GLMTuneError, ValueError):
     """A template is malformed, or a row does not fit it."""
 
 

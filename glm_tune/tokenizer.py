@@ -58,6 +58,8 @@ import sentencepiece as spm
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
+from glm_tune.errors import MissingFileError
+
 Kind = Literal["chinese-sp", "bert", "gpt2", "roberta", "sentencepiece"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
@@ -848,7 +850,7 @@ def _detect_kind(directory: Path) -> str:
     if has[BPE_VOCAB] and has[BPE_MERGES]:
         found.append("gpt2 or roberta")
     if not found:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no GLM tokenizer files in {directory}: looked for {TOKENIZER_CONFIG}, {SP_MODEL} or {SP_MODEL_FLAGAI} "
             "(Chinese), "
             f"{SP_TOKENIZER_MODEL} (SentencePiece), "
@@ -897,7 +899,7 @@ def load_tokenizer(path_or_dir: str | Path, kind: Kind | None = None) -> GLMToke
     directory = Path(path_or_dir)
     if not directory.is_dir():
         what = "is a file, not a directory" if directory.exists() else "does not exist"
-        raise FileNotFoundError(f"tokenizer directory {directory} {what}")
+        raise MissingFileError(f"tokenizer directory {directory} {what}")
     if kind is not None and kind not in _SPECS:
         raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {', '.join(KINDS)}")
     chosen = kind or _detect_kind(directory)
@@ -907,7 +909,7 @@ def load_tokenizer(path_or_dir: str | Path, kind: Kind | None = None) -> GLMToke
         files = [directory / SP_MODEL_FLAGAI]
     missing = [file.name for file in files if not file.is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{directory} lacks {' and '.join(missing)}, which the {chosen} tokenizer ({spec.models}) needs"
         )
     tokenizer = _CLASSES[chosen](*files, name_or_path=str(directory))

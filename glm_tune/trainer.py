@@ -6,13 +6,20 @@ checkpointing and logging behave the same way in each.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+
+from glm_tune.errors import GLMTuneError, OptionError, RunInterrupted
+from glm_tune.options import FIT_ONLY
 
 CHECKPOINTS = "checkpoints"
 LAST = "last"
@@ -25,9 +32,9 @@ Logger = Literal["csv", "tensorboard", "wandb"]
 class TrainerOptions:
     """How to train: length, precision, devices, accumulation, checkpoints and logging."""
 
-    max_epochs: int | None = 3
+    max_epochs: int | None = field(default=3, metadata=FIT_ONLY)
     """Passes over the training data (ignored when --max_steps is reached first)."""
-    max_steps: int = -1
+    max_steps: int = field(default=-1, metadata=FIT_ONLY)
     """Stop after this many optimizer steps (-1: no limit, --max_epochs decides)."""
     precision: Literal["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
     """32-true (fp32), bf16-mixed, or 16-mixed (fp16 with a loss scaler, GPU only)."""
@@ -40,30 +47,30 @@ class TrainerOptions:
     (the deepspeed strategies need the deepspeed package)."""
     num_nodes: int = 1
     """Machines taking part in distributed training."""
-    accumulate_grad_batches: int = 1
+    accumulate_grad_batches: int = field(default=1, metadata=FIT_ONLY)
     """Batches whose gradients add up before each optimizer step."""
-    gradient_clip_val: float | None = 1.0
+    gradient_clip_val: float | None = field(default=1.0, metadata=FIT_ONLY)
     """Clip the gradients' global norm to this (None: no clipping)."""
-    val_check_interval: float | int | None = None
+    val_check_interval: float | int | None = field(default=None, metadata=FIT_ONLY)
     """Validate every N training batches (int) or fraction of an epoch (float); default: once
     per epoch."""
-    checkpoint_every_n_steps: int | None = None
+    checkpoint_every_n_steps: int | None = field(default=None, metadata=FIT_ONLY)
     """Also write the last checkpoint every N optimizer steps, so that an interrupted long
     epoch resumes close to where it stopped (default: at the end of every epoch)."""
-    log_every_n_steps: int = 10
+    log_every_n_steps: int = field(default=10, metadata=FIT_ONLY)
     """How often the training loss and learning rate are logged."""
-    loggers: list[Logger] = field(default_factory=lambda: ["csv"])
+    loggers: list[Logger] = field(metadata=FIT_ONLY, default_factory=lambda: ["csv"])
     """Where metrics are logged: csv (default: OUTPUT_DIR/logs/version_N/metrics.csv, one version
     per start or resume), tensorboard, wandb."""
     progress_bar: bool = True
     """Show progress bars."""
-    monitor: str | None = None
+    monitor: str | None = field(default=None, metadata=FIT_ONLY)
     """Validation metric that picks checkpoints/best.ckpt (e.g. f1_macro; default: the task's first)."""
-    no_validation: bool = False
+    no_validation: bool = field(default=False, metadata=FIT_ONLY)
     """Train without validating (no validation file needed): the model saved is the last one."""
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(GLMTuneError, RuntimeError):
     """The loss became NaN or infinite: training stopped instead of going on with garbage."""
 
 
@@ -154,6 +161,111 @@ class StopOnNonFiniteLoss(Callback):
         )
 
 
+class StopOnInterrupt(Callback):
+    """Ctrl-C ends training at the next point a resume can start from, with ``last.ckpt`` written.
+
+    Mid-epoch that is the end of the optimizer step under way (the checkpoint is written there,
+    as a step checkpoint would be); in the epoch's last batch or its validation it is the start
+    of the next epoch, after the epoch-end checkpoints (or the end of fit after the last epoch). Training then stops with :class:`RunInterrupted`.
+    Before training starts there is nothing to keep, so Ctrl-C stops at once; a second Ctrl-C
+    always quits at once. Use as a context manager around ``trainer.fit`` to own SIGINT.
+    """
+
+    def __init__(self, output_dir: str | Path) -> None:
+        self.output_dir = Path(output_dir)
+        self.requested = False
+        self._training = False
+        self._step_at_batch_start = -1
+        self._previous_handler = None
+
+    def __enter__(self) -> StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.requested:
+            print("\nglm-tune: interrupted again: quitting now", file=sys.stderr, flush=True)
+            os._exit(130)
+        self.requested = True
+        if not self._training:
+            raise RunInterrupted(f"interrupted before training started; nothing was kept in {self.output_dir}",
+                                 str(self.output_dir), resumable=False)
+        print("\nglm-tune: interrupted: writing the last checkpoint after this step (Ctrl-C again quits at once)",
+              file=sys.stderr, flush=True)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._training = True
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        self._step_at_batch_start = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # Only after an optimizer step (gradients being accumulated are in no checkpoint), and
+        # not at the epoch's last batch (see StepCheckpoint): there the epoch-end one is next.
+        if (self.requested and trainer.global_step != self._step_at_batch_start
+                and not _last_batch_of_epoch(trainer, batch_idx)):
+            path = last_checkpoint(self.output_dir)
+            partial = path.with_suffix(".ckpt.partial")
+            trainer.save_checkpoint(partial)
+            if trainer.is_global_zero:
+                partial.replace(path)
+            self.stop(trainer)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        # The previous epoch's end wrote last.ckpt (at the very start nothing did: stop after step 1).
+        if self.requested and trainer.global_step > 0:
+            self.stop(trainer)
+
+    def stop(self, trainer) -> None:
+        raise RunInterrupted(
+            f"interrupted after {trainer.global_step} optimizer steps; {last_checkpoint(self.output_dir)} holds "
+            "the run so far", str(self.output_dir))
+
+
+def _last_batch_of_epoch(trainer, batch_idx: int) -> bool:
+    return batch_idx + 1 >= trainer.num_training_batches
+
+
+class StepCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` every N optimizer steps but never at an epoch's last batch.
+
+    A checkpoint there precedes the epoch's validation, and Lightning resumes from it without
+    validating that epoch again: a run killed during that validation would never score the
+    epoch. The epoch-end checkpoint, written after validation, covers that point instead.
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not _last_batch_of_epoch(trainer, batch_idx):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
+class ProgressBar(TQDMProgressBar):
+    """Epochs counted from 1 out of --max-epochs, and no ``v_num`` (the log version is no metric)."""
+
+    def on_train_epoch_start(self, trainer, *args) -> None:
+        # TQDMProgressBar's own, but for the description, set before the bar is drawn (its
+        # "Epoch 0" would be printed first: in a log file every state of the bar stays).
+        from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
+
+        if self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
+        of = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        self.train_progress_bar.desc = f"Epoch {trainer.current_epoch + 1}{of}: "
+        self.train_progress_bar.reset(convert_inf(self.total_train_batches))
+        self.train_progress_bar.initial = 0
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
 def checkpoint_dir(output_dir: str | Path) -> Path:
     return Path(output_dir) / CHECKPOINTS
 
@@ -181,17 +293,28 @@ def build_trainer(
     """
     output_dir = Path(output_dir)
     all_callbacks: list[Callback] = [StopOnNonFiniteLoss(), *(callbacks or [])]
+    if options.progress_bar:
+        all_callbacks.append(ProgressBar())
     if enable_checkpointing:
-        all_callbacks.append(ModelCheckpoint(
-            dirpath=checkpoint_dir(output_dir), filename=LAST, save_top_k=1, monitor=None,
-            every_n_train_steps=options.checkpoint_every_n_steps, save_on_train_epoch_end=True,
-            enable_version_counter=False,
-        ))
+        # best before last: both save at the epoch's end, and last.ckpt must carry the score
+        # the best checkpoint has just recorded, or a resumed run forgets which epoch was best.
         if monitor is not None:
             all_callbacks.append(ModelCheckpoint(
                 dirpath=checkpoint_dir(output_dir), filename=BEST, monitor=monitor, mode=mode, save_top_k=1,
                 enable_version_counter=False, auto_insert_metric_name=False,
             ))
+        if options.checkpoint_every_n_steps:
+            # A callback of its own: one that also saves at epoch ends skips the epoch-end save
+            # when a step save fell on the epoch's last batch, before validation scored it.
+            all_callbacks.append(StepCheckpoint(
+                dirpath=checkpoint_dir(output_dir), filename=LAST, save_top_k=1, monitor=None,
+                every_n_train_steps=options.checkpoint_every_n_steps, every_n_epochs=0,
+                save_on_train_epoch_end=False, enable_version_counter=False,
+            ))
+        all_callbacks.append(ModelCheckpoint(
+            dirpath=checkpoint_dir(output_dir), filename=LAST, save_top_k=1, monitor=None,
+            save_on_train_epoch_end=True, enable_version_counter=False,
+        ))
     return pl.Trainer(
         max_epochs=options.max_epochs,
         max_steps=options.max_steps,
@@ -234,5 +357,5 @@ def _loggers(names: list[Logger], output_dir: Path) -> list:
 
             loggers.append(WandbLogger(save_dir=str(output_dir)))
         else:
-            raise ValueError(f"unknown logger {name!r}; use csv, tensorboard or wandb")
+            raise OptionError(f"unknown logger {name!r}; use csv, tensorboard or wandb")
     return loggers or False

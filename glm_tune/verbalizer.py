@@ -53,6 +53,7 @@ from typing import Any, Literal
 
 import torch
 
+from glm_tune.errors import GLMTuneError
 from glm_tune.template import encode_piece
 
 Combine = Literal["logsumexp", "max"]
@@ -73,7 +74,7 @@ _SPECIAL_ATTRS = (
 )
 
 
-class VerbalizerError(ValueError):
+class VerbalizerError(GLMTuneError, ValueError):
     """A verbalizer, its file, its tokenization or the labels of a data set are inconsistent."""
 
 

@@ -171,3 +171,10 @@ def test_flagai_checkpoints_add_no_eos_after_a_blank(golden_dir, tokenizers_dir,
     assert model.config.origin == "flagai"
     fill_text(model, tokenizer, "问题:啤酒伤胃吗?回答:[gMASK]", GenerationConfig(max_new_tokens=2))
     assert fed_contexts[0][-1] == tokenizer.gmask_token_id
+
+def test_every_blank_of_a_text_is_filled():
+    """glm-tiny ends later blanks at once or after a lone space piece; no blank may come out empty."""
+    model, tokenizer = load_model_and_tokenizer("glm-tiny")
+    result = fill_text(model, tokenizer, "The [MASK] sat on the [MASK] and ate a [MASK].")
+    assert len(result.spans) == 3 and all(span.strip() for span in result.spans)
+    assert "[MASK]" not in result.text and result.text.startswith("The ")

@@ -98,7 +98,7 @@ def test_missing_data_files_are_listed(small, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["fit", "--task", "sst3"], "unknown task 'sst3'. Did you mean sst2"),
     (["fit", "--task", "sst2", "--model", "glm-lrage"], "glm-large"),
-    (["fit", "--task", "sst2", "--no-such-option", "1"], "no_such_option"),
+    (["fit", "--task", "sst2", "--no-such-option", "1"], "--no-such-option"),
 ])
 def test_cli_errors_name_the_problem(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -15,13 +15,15 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from glm_tune.errors import GLMTuneError
+
 Language = Literal["en", "zh"]
 RougeVariant = Literal["rouge1", "rouge2", "rougeL", "rougeLsum"]
 Labels = Tensor | Sequence[int] | Sequence[bool]
 Golds = str | Sequence[str]
 
 
-class EmptyMetricError(ValueError):
+class EmptyMetricError(GLMTuneError, ValueError):
     """Raised by ``compute`` when a metric has not seen a single example."""
 
 
