@@ -301,7 +301,7 @@ def test_every_command_takes_model_config_and_activation(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     out = capsys.readouterr().out
-    assert "--model_config" in out and "--activation" in out
+    assert "--model-config" in out and "--activation" in out
 
 
 def test_fill_a_thudm_checkpoint_from_the_cli(golden_state, config_file, tokenizers_dir, tmp_path, capsys):
@@ -316,4 +316,4 @@ def test_fill_a_thudm_checkpoint_from_the_cli(golden_state, config_file, tokeniz
     assert tanh.startswith("北京") and capsys.readouterr().out.startswith("北京")
     with pytest.raises(SystemExit):
         main(["fill", "北京[MASK]", "--model", str(tmp_path), "--tokenizer", str(tokenizers_dir / "glm-chinese")])
-    assert "--model_config" in capsys.readouterr().err
+    assert "--model-config" in capsys.readouterr().err
