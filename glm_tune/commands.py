@@ -75,8 +75,8 @@ def fill(
     min_new_tokens: int = 0,
     num_beams: int = 4,
     length_penalty: float = 1.0,
-    no_repeat_ngram_size: int | None = None,
-    repetition_penalty: float | None = None,
+    no_repeat_ngram_size: int = 3,
+    repetition_penalty: float = 1.3,
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
@@ -107,11 +107,11 @@ def fill(
         min_new_tokens: <|endofpiece|> is forbidden before this many tokens.
         num_beams: beams for beam search.
         length_penalty: beam search ranks spans by log-prob / length ** length_penalty.
-        no_repeat_ngram_size: never repeat an n-gram of this size within a span (0: off;
-            default: 3, fill's default against the loops small models fall into).
+        no_repeat_ngram_size: never repeat an n-gram of this size within a span (0: off; fill's
+            default, glm_tune.fill.FILL_DEFAULTS, against the loops small models fall into).
         repetition_penalty: CTRL repetition penalty on the tokens already generated in the
-            span: positive logits divided by it, negative ones multiplied (1: off; default: 1.3,
-            fill's default).
+            span: positive logits divided by it, negative ones multiplied (1: off; fill's
+            default is FILL_DEFAULTS').
         temperature: sampling temperature.
         top_k: sample from the k most likely tokens (0: all).
         top_p: nucleus sampling: the smallest set of tokens whose probability reaches p.
@@ -129,13 +129,8 @@ def fill(
             THUDM and FlagAI checkpoints, as their generation scripts do; true for the hub layout,
             as the Hugging Face port's tokenizer does).
     """
-    from glm_tune.fill import FILL_DEFAULTS, fill_text, load_model_and_tokenizer, score_choices
+    from glm_tune.fill import fill_text, load_model_and_tokenizer, score_choices
     from glm_tune.generation import GenerationConfig
-
-    if no_repeat_ngram_size is None:
-        no_repeat_ngram_size = FILL_DEFAULTS.no_repeat_ngram_size
-    if repetition_penalty is None:
-        repetition_penalty = FILL_DEFAULTS.repetition_penalty
 
     if not model:
         raise OptionError("--model is required: a known name (glm-tune models), a hub id or a directory")

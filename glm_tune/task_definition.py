@@ -128,6 +128,8 @@ class Task:
         check = self._label_check() if self.kind == "classification" else None
         labelled = self.kind == "classification" and split not in self.unlabelled_splits
         required = (*self.fields, self.label_field) if labelled else self.fields
+        if split in self.unlabelled_splits and self.raw_fields is not None:
+            required = self.raw_fields  # a test file has the inputs only, no answers
         if self.raw_fields is None:
             rows, report = read_rows(path, self.file_format, required, check=check, skip_bad_rows=skip_bad_rows)
             rows = self._expand(rows, split, seed)

@@ -154,7 +154,7 @@ def test_cmrc2018_file_maps_question_ids_to_answers(shared, tmp_path):
             for qa in paragraph["qas"]:
                 qa.pop("answers", None)
     squad["data"] = squad["data"][:3]
-    (tmp_path / "test.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "cmrc2018_test.json").write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
     rows = task.load_split("test", tmp_path)[0].to_list()
     predictions = [{"index": i, "prediction": row["context"][:4]} for i, row in enumerate(rows)]
     path = write_submission(task, rows, predictions, "clue", tmp_path / "out")
