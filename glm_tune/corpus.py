@@ -42,7 +42,7 @@ _TEXT_RE = re.compile(r"\s|[\u3400-\u9fff\uf900-\ufaff]")
 _NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-class CorpusError(GLMTuneError, ValueError):
+class CorpusError(GLMTuneError):
     """A corpus file could not be read; the message names the file and line."""
 
 

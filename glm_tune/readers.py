@@ -21,7 +21,7 @@ from glm_tune.errors import GLMTuneError
 Row = dict[str, Any]
 
 
-class DataError(GLMTuneError, ValueError):
+class DataError(GLMTuneError):
     """A data file or row that cannot be used; the message says where."""
 
 

@@ -30,7 +30,7 @@ import lightning.pytorch as pl
 from glm_tune.checkpoint import CheckpointError, load_tensors, resolve
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
 from glm_tune.decoding import DecodingOptions
-from glm_tune.errors import OptionError
+from glm_tune.errors import MissingFileError, OptionError
 from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
 from glm_tune.model import load_model, save_model
 from glm_tune.module import ClozeModule, TrainingOptions
@@ -185,7 +185,7 @@ def _load_backbone(config: FitConfig):
     tokenizer_dir = config.tokenizer or directory
     try:
         tokenizer = load_tokenizer(tokenizer_dir)
-    except FileNotFoundError as error:
+    except MissingFileError as error:
         raise CheckpointError(f"{error}; pass --tokenizer with the tokenizer's directory") from None
     if model.config.vocab_size < len(tokenizer):
         raise CheckpointError(

@@ -74,7 +74,7 @@ Truncation = Literal["longest_first", "in_order"]
 Side = Literal["right", "left"]
 
 
-class TemplateError(GLMTuneError, ValueError):
+class TemplateError(GLMTuneError):
     """A template is malformed, or a row does not fit it."""
 
 
@@ -86,7 +86,7 @@ class TruncationError(TemplateError):
     """A row cannot fit ``max_length`` without cutting text that may not shrink."""
 
 
-class UnknownPatternError(TemplateError, KeyError):
+class UnknownPatternError(TemplateError):
     """A pattern id a task does not define."""
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -429,6 +429,13 @@ class Patterns(Mapping[int, Template]):
         except KeyError:
             known = sorted(self._templates)
             raise UnknownPatternError(f"unknown pattern id {pattern_id!r}; known ids: {known}") from None
+
+    # Mapping's own ``in`` and ``get`` expect a KeyError, which UnknownPatternError is not
+    def __contains__(self, pattern_id: object) -> bool:
+        return pattern_id in self._templates
+
+    def get(self, pattern_id: int, default: Template | None = None) -> Template | None:
+        return self._templates.get(pattern_id, default)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._templates)

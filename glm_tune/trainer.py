@@ -70,7 +70,7 @@ class TrainerOptions:
     """Train without validating (no validation file needed): the model saved is the last one."""
 
 
-class NonFiniteLossError(GLMTuneError, RuntimeError):
+class NonFiniteLossError(GLMTuneError):
     """The loss became NaN or infinite: training stopped instead of going on with garbage."""
 
 

@@ -74,7 +74,7 @@ _SPECIAL_ATTRS = (
 )
 
 
-class VerbalizerError(GLMTuneError, ValueError):
+class VerbalizerError(GLMTuneError):
     """A verbalizer, its file, its tokenization or the labels of a data set are inconsistent."""
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from glm_tune.errors import MissingFileError
 from glm_tune.corpus import CorpusError, CorpusReport, default_corpus_files, read_documents
 
 
@@ -69,7 +70,7 @@ def test_errors_name_file_and_line(tmp_path):
     ragged.write_text("sentence\tlabel\na fine sentence of text\t1\nno label here at all\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"bad\.tsv, line 3: 1 columns"):
         list(read_documents([ragged]))
-    with pytest.raises(FileNotFoundError, match="missing"):
+    with pytest.raises(MissingFileError, match="missing"):
         list(read_documents([tmp_path / "missing"]))
 
 

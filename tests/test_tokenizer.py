@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from glm_tune.errors import MissingFileError
 from glm_tune.tokenizer import GLMTokenizer, load_tokenizer
 
 ENGLISH = "The movie was great, and the actors were good."
@@ -293,16 +294,16 @@ def test_english_builders(bert, roberta):
 
 
 def test_load_errors(tokenizers_dir, tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(MissingFileError, match="does not exist"):
         load_tokenizer(tmp_path / "absent")
     looked_for = rf"no GLM tokenizer files in {tmp_path}: looked for .*cog-pretrain.model.*vocab.txt.*vocab.json"
-    with pytest.raises(FileNotFoundError, match=looked_for):
+    with pytest.raises(MissingFileError, match=looked_for):
         load_tokenizer(tmp_path)
     with pytest.raises(ValueError, match=r"pass kind='gpt2' or kind='roberta'"):
         load_tokenizer(tokenizers_dir / "glm-gpt2")
     with pytest.raises(ValueError, match="unknown tokenizer kind 'llama'"):
         load_tokenizer(tokenizers_dir / "glm-gpt2", kind="llama")  # type: ignore[arg-type]
-    with pytest.raises(FileNotFoundError, match="lacks vocab.txt"):
+    with pytest.raises(MissingFileError, match="lacks vocab.txt"):
         load_tokenizer(tokenizers_dir / "glm-gpt2", kind="bert")
     with pytest.raises(ValueError, match="is not the roberta vocabulary"):
         load_tokenizer(tokenizers_dir / "glm-gpt2", kind="roberta")

@@ -23,7 +23,7 @@ Labels = Tensor | Sequence[int] | Sequence[bool]
 Golds = str | Sequence[str]
 
 
-class EmptyMetricError(GLMTuneError, ValueError):
+class EmptyMetricError(GLMTuneError):
     """Raised by ``compute`` when a metric has not seen a single example."""
 
 
