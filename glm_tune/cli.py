@@ -17,23 +17,12 @@ from typing import Literal
 
 from glm_tune.errors import GLMTuneError, OptionError, RunInterrupted
 from glm_tune.commands import convert, fill, models, tasks, train_tokenizer
-from glm_tune.options import fit_only_fields, option_name
+from glm_tune.options import option_name
 from glm_tune.table import format_table
 
 # The option dataclasses' modules import Lightning and datasets (seconds): the parser of a
 # command is built, and they are imported, only when that command runs, so `glm-tune --help`,
 # `models` and `tasks` start about as fast as torch.
-
-
-def _sections() -> dict[str, type]:
-    from glm_tune.data import DataOptions
-    from glm_tune.decoding import DecodingOptions
-    from glm_tune.module import TrainingOptions
-    from glm_tune.task_file import TaskOptions
-    from glm_tune.trainer import TrainerOptions
-
-    return {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions, "task_options": TaskOptions,
-            "decoding": DecodingOptions}
 
 
 _OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:_[a-z0-9]+)+)")
@@ -61,40 +50,27 @@ def _parser(**kwargs):
 
 
 def _run_parser(description: str, command: str, sections: tuple[str, ...]):
-    """Options of fit, validate, test or predict: fields marked FIT_ONLY are fit's alone."""
+    """Options of fit, validate, test or predict (the run API declares them, see add_fit_options)."""
     from jsonargparse import ActionConfigFile
 
-    from glm_tune.run import FitConfig
+    from glm_tune.run import add_fit_options
 
-    fit = command == "fit"
     parser = _parser(description=description)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file setting any of these options "
                         "(its keys are the option names: task: sst2, max_epochs: 3, ...).")
-    kinds = _sections()
-    skip = set(kinds) | (set() if fit else fit_only_fields(FitConfig))
-    if not fit:
+    if command != "fit":
         # A model directory written by fit records its task.
-        skip.add("task")
         parser.add_argument("--task", type=str | None, default=None,
                             help="Task name, path/to/task.yaml or path/to/file.py:NAME (default: the one the model was "
                                  "finetuned on).")
-    parser.add_class_arguments(FitConfig, nested_key=None, skip=skip)
-    for section in sections:
-        skip = set() if fit else fit_only_fields(kinds[section])
-        parser.add_class_arguments(kinds[section], nested_key=None, skip=skip)
+    add_fit_options(parser, command, sections, skip=set() if command == "fit" else {"task"})
     return parser
 
 
 def _fit_config(namespace):
     from glm_tune.run import FitConfig
 
-    values = {k: v for k, v in vars(namespace).items() if k != "config" and not k.startswith("__")}
-    nested = {}
-    for section, kind in _sections().items():
-        names = {f.name for f in dataclasses.fields(kind)}
-        nested[section] = kind(**{k: values.pop(k) for k in list(values) if k in names})
-    top = {f.name for f in dataclasses.fields(FitConfig)} - set(nested)
-    return FitConfig(**{k: v for k, v in values.items() if k in top}, **nested)
+    return FitConfig.from_options(vars(namespace))
 
 
 def _print_metrics(metrics: dict[str, float], where: str | None = None) -> None:
@@ -327,9 +303,9 @@ def _switches(command: str | None) -> set[str]:
     """The command's bool options, read off its option dataclasses or function, so a new one is
     a switch too (types are strings under ``from __future__ import annotations``)."""
     if command in ("fit", "validate", "test", "predict"):
-        from glm_tune.run import FitConfig
+        from glm_tune.run import OPTION_SECTIONS, FitConfig
 
-        kinds = (FitConfig, *_sections().values())
+        kinds = (FitConfig, *OPTION_SECTIONS.values())
     elif command == "pretrain":
         from glm_tune.infilling import InfillingConfig
         from glm_tune.pretrain import PretrainConfig

@@ -34,7 +34,7 @@ from glm_tune.errors import MissingFileError, OptionError
 from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
 from glm_tune.model import load_model, save_model
 from glm_tune.module import ClozeModule, TrainingOptions
-from glm_tune.options import FIT_ONLY, check_options
+from glm_tune.options import FIT_ONLY, check_options, fit_only_fields
 from glm_tune.prompt import free_embedding_row
 from glm_tune.task import Task, resolve_task
 from glm_tune.task_file import TaskOptions, task_from_record, task_record
@@ -96,12 +96,65 @@ class FitConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FitConfig:
+        """The config :meth:`to_dict` wrote (sections nested, as in fit_config.json)."""
         values = dict(values)
-        nested = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions,
-                  "task_options": TaskOptions, "decoding": DecodingOptions}
-        for key, kind in nested.items():
+        for key, kind in OPTION_SECTIONS.items():
             values[key] = kind(**values.get(key, {}))
         return cls(**values)
+
+    @classmethod
+    def from_options(cls, values: dict[str, Any]) -> FitConfig:
+        """The config of flat option values, as the command line and a YAML spell them
+        (``max_epochs``, not ``trainer.max_epochs``): each goes to the section that has the field.
+        Keys that are no option (``config``, jsonargparse's ``__path__``) are left out."""
+        values = dict(values)
+        sections = {}
+        for section, kind in OPTION_SECTIONS.items():
+            names = {f.name for f in dataclasses.fields(kind)}
+            sections[section] = kind(**{k: values.pop(k) for k in list(values) if k in names})
+        top = {f.name for f in dataclasses.fields(cls)} - set(sections)
+        return cls(**{k: v for k, v in values.items() if k in top}, **sections)
+
+
+OPTION_SECTIONS: dict[str, type] = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions,
+                                    "task_options": TaskOptions, "decoding": DecodingOptions}
+"""FitConfig's option sections: field name -> option dataclass; options are spelled flat."""
+
+
+def add_fit_options(parser: Any, command: str = "fit", sections: tuple[str, ...] = tuple(OPTION_SECTIONS),
+                    skip: set[str] = frozenset()) -> None:
+    """Add the options of ``command`` (fit, validate, test or predict) to a jsonargparse parser,
+    flat: FitConfig's own fields and those of ``sections``; fields marked FIT_ONLY only for fit."""
+    fit = command == "fit"
+    top_skip = set(OPTION_SECTIONS) | set(skip) | (set() if fit else fit_only_fields(FitConfig))
+    parser.add_class_arguments(FitConfig, nested_key=None, skip=top_skip)
+    for section in sections:
+        kind = OPTION_SECTIONS[section]
+        parser.add_class_arguments(kind, nested_key=None, skip=set() if fit else fit_only_fields(kind))
+
+
+def load_fit_config(path: str | Path, overrides: dict[str, Any] | None = None) -> FitConfig:
+    """The FitConfig of a YAML of fit options (``glm-tune fit --config PATH``), with ``overrides``
+    (``{"max_steps": 2}``) on top. Keys may be spelled with dashes or underscores; unknown keys and
+    values of the wrong type are errors naming the file, as on the command line."""
+    import yaml
+    from jsonargparse import ArgumentError, ArgumentParser
+
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise OptionError(f"{path}: cannot read it as YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise OptionError(f"{path}: expected a mapping of fit options (task: sst2, max_epochs: 3, ...)")
+    parser = ArgumentParser(exit_on_error=False)
+    add_fit_options(parser)
+    merged = {str(k).replace("-", "_"): v for k, v in {**values, **(overrides or {})}.items()}
+    try:
+        namespace = parser.parse_object(merged)
+    except ArgumentError as error:
+        raise OptionError(f"{path}: {error}") from None
+    return FitConfig.from_options(vars(namespace))
 
 
 @dataclass

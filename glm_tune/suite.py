@@ -7,9 +7,9 @@ per file, named by the file's stem) plus an ``expected.yaml`` mapping run name t
     from glm_tune.suite import run_suite
     run_suite("experiments/smoke", "runs/smoke", overrides={"max_steps": 2})
 
-Each YAML becomes a :class:`~glm_tune.run.FitConfig` through the very parser ``glm-tune fit
---config FILE`` uses (:func:`fit_config_from_yaml`), so a config that runs with the CLI runs
-here and vice versa. Paths inside a YAML (``model``, ``tokenizer``, ``data_dir``) are taken
+Each YAML becomes a :class:`~glm_tune.run.FitConfig` through :func:`glm_tune.run.load_fit_config`,
+which declares the options ``glm-tune fit --config FILE`` parses, so a config that runs with the
+CLI runs here and vice versa. Paths inside a YAML (``model``, ``tokenizer``, ``data_dir``) are taken
 relative to the current directory, as the CLI takes them, not relative to the YAML file.
 
 Results go to a markdown file (default ``experiments/RESULTS.md``) that holds one section per
@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from glm_tune.errors import OptionError, RunInterrupted
-from glm_tune.run import FitConfig
+from glm_tune.run import load_fit_config
 
 EXPECTED_FILE = "expected.yaml"
 DEFAULT_RESULTS = Path("experiments") / "RESULTS.md"
@@ -63,31 +63,12 @@ class RunRecord:
 
 
 def _cli_value(value: Any) -> str:
-    """An override as the command line spells it (jsonargparse parses it back to its type)."""
+    """An override as ``--set KEY=VALUE`` spells it, for the command line the results record."""
     if isinstance(value, str):
         return value
     if isinstance(value, Path):
         return str(value)
     return json.dumps(value)
-
-
-def fit_config_from_yaml(path: str | Path, overrides: dict[str, Any] | None = None) -> FitConfig:
-    """The FitConfig of ``glm-tune fit --config PATH --KEY VALUE ...``: the CLI's own parser.
-
-    Unknown keys in the YAML or in ``overrides`` are errors, as on the command line.
-    """
-    from jsonargparse import ArgumentError
-
-    from glm_tune.cli import _fit_config, build_parser
-
-    argv = ["fit", "--config", str(path)]
-    for key, value in (overrides or {}).items():
-        argv.append(f"--{key}={_cli_value(value)}")
-    try:
-        namespace = build_parser({"fit"}).parse_args(argv)
-    except ArgumentError as error:
-        raise OptionError(f"{path}: {error}") from None
-    return _fit_config(namespace.fit)
 
 
 def suite_runs(suite_dir: str | Path) -> list[Path]:
@@ -161,7 +142,7 @@ def run_suite(
         record.expected = _number(entry.get("expected"))
         began = time.monotonic()
         try:
-            config = fit_config_from_yaml(path, overrides)
+            config = load_fit_config(path, overrides)
             if data_dir is not None and "data_dir" not in overrides and config.data.data_dir:
                 data = replace(config.data, data_dir=str(Path(data_dir) / Path(config.data.data_dir).name))
                 config = replace(config, data=data)

@@ -13,7 +13,7 @@ from glm_tune.cli import _fit_config, build_parser
 from glm_tune.decoding import RENAMED, DecodingOptions
 from glm_tune.generation import GenerationConfig, _step, apply_repetition_penalty, encode_context, generate_spans
 from glm_tune.model import GLMModel
-from glm_tune.suite import fit_config_from_yaml
+from glm_tune.run import load_fit_config
 from glm_tune.task import get_task
 
 SOP, EOP, PAD = 50006, 50007, 50000
@@ -119,8 +119,8 @@ def test_cli_and_suite_yaml_flatten_the_decoding_options(tmp_path):
         assert _fit_config(namespace).decoding == expected, command
     yaml = tmp_path / "run.yaml"
     yaml.write_text("task: lcsts\ndecoding_strategy: greedy\nrepetition_penalty: 1.5\n")
-    assert fit_config_from_yaml(yaml).decoding == DecodingOptions(decoding_strategy="greedy", repetition_penalty=1.5)
-    assert fit_config_from_yaml(yaml, {"no_repeat_ngram_size": 4}).decoding.no_repeat_ngram_size == 4
+    assert load_fit_config(yaml).decoding == DecodingOptions(decoding_strategy="greedy", repetition_penalty=1.5)
+    assert load_fit_config(yaml, {"no_repeat_ngram_size": 4}).decoding.no_repeat_ngram_size == 4
 
 
 def _repeated_trigrams(ids: list[int]) -> int:

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from glm_tune.cli import _fit_config, build_parser, main
-from glm_tune.run import FitConfig
-from glm_tune.suite import fit_config_from_yaml, load_expected, read_results, run_suite, suite_runs
+from glm_tune.errors import OptionError
+from glm_tune.run import FitConfig, load_fit_config
+from glm_tune.suite import load_expected, read_results, run_suite, suite_runs
 from glm_tune.task import all_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def test_config_parses_into_fit_config(path):
     config = _fit_config(namespace.fit)
     assert isinstance(config, FitConfig)
     assert config.task in all_tasks(), f"{path}: unknown task {config.task}"
-    assert fit_config_from_yaml(path) == config
+    assert load_fit_config(path) == config
     # a run's name is its task's (what expected.yaml and RESULTS.md are keyed by)
     assert path.stem == config.task
 
@@ -44,7 +45,7 @@ def test_expected_covers_every_run(suite):
     runs = {p.stem for p in suite_runs(suite)}
     assert set(expected) == runs
     for name, entry in expected.items():
-        config = fit_config_from_yaml(suite / f"{name}.yaml")
+        config = load_fit_config(suite / f"{name}.yaml")
         assert entry["metric"] in all_tasks()[config.task].metrics, (suite.name, name)
         assert entry["expected"] is None or isinstance(entry["expected"], (int, float))
         assert entry.get("source")
@@ -55,7 +56,7 @@ def test_superglue_hyperparameters_and_targets():
     table = {"boolq": (256, 16, 20), "cb": (256, 16, 50), "copa": (256, 16, 50), "multirc": (512, 64, 15),
              "record": (512, 64, 5), "rte": (256, 16, 50), "wic": (256, 16, 30), "wsc": (128, 16, 50)}
     for name, (max_length, batch_size, epochs) in table.items():
-        config = fit_config_from_yaml(suite / f"{name}.yaml")
+        config = load_fit_config(suite / f"{name}.yaml")
         assert config.model == "glm-large" and config.seed == 1234
         assert (config.data.max_length, config.data.batch_size, config.trainer.max_epochs) == (
             max_length, batch_size, epochs)
@@ -73,7 +74,18 @@ def test_unknown_key_is_an_error(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("task: copa\nlearning_rat: 1e-5\n")
     with pytest.raises(ValueError, match="learning_rat"):
-        fit_config_from_yaml(bad)
+        load_fit_config(bad)
+
+
+def test_load_fit_config_takes_dashed_keys_overrides_and_checks_types(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("task: copa\nmax-epochs: 2\nlearning_rate: 3e-5\n")
+    config = load_fit_config(path, {"batch-size": 4})
+    assert (config.task, config.trainer.max_epochs, config.training.learning_rate, config.data.batch_size) == (
+        "copa", 2, 3e-5, 4)
+    path.write_text("task: copa\nmax_epochs: many\n")
+    with pytest.raises(OptionError, match=r"run\.yaml: .*max_epochs"):
+        load_fit_config(path)
 
 
 def _local_smoke_suite(shared: Path, tmp_path: Path) -> Path:
