@@ -2,7 +2,7 @@
 
 Every project exception derives from :class:`GLMTuneError` alone, and that from ``ValueError``:
 one root, so ``except GLMTuneError`` catches every user error and nothing else, and code that
-caught ``ValueError`` before the family existed (most project errors were ``ValueError``\ s)
+caught ``ValueError`` before the family existed (most project errors already were one)
 goes on working. The few that had other built-in bases (``MissingFileError`` was a
 ``FileNotFoundError``, ``NonFiniteLossError`` a ``RuntimeError``) now have only the family's:
 catch them by their own names. ``glm-tune`` prints a ``GLMTuneError`` as one line and exits 2;
