@@ -58,7 +58,6 @@ import contextlib
 import gc
 import json
 import math
-import os
 import platform
 import subprocess
 import sys
@@ -79,11 +78,11 @@ from torch.utils.data import DataLoader
 
 import glm_tune
 from glm_tune.generation import GenerationConfig, generate_spans
-from glm_tune.infilling import IGNORE_INDEX
+from glm_tune.constants import IGNORE_INDEX
 from glm_tune.model import GLMBlock, GLMConfig, GLMModel
 from glm_tune.pretrain import PretrainConfig, PretrainModule
 from glm_tune.scoring import score_candidates
-from glm_tune.trainer import StopOnNonFiniteLoss, TrainerOptions, build_trainer
+from glm_tune.trainer import TrainerOptions, build_trainer
 
 # full_10b variants: (precision, parameters and optimizer offloaded to the CPU, bytes per
 # parameter that must then fit in host memory: weights, gradients and AdamW's two moments).

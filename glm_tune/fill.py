@@ -14,13 +14,12 @@ from dataclasses import dataclass
 import torch
 
 from glm_tune.checkpoint import resolve
+from glm_tune.constants import BLANKS
 from glm_tune.errors import OptionError
 from glm_tune.generation import GenerationConfig, fill_blanks_in_turn
 from glm_tune.model import GLMModel
 from glm_tune.scoring import score_candidates
 from glm_tune.tokenizer import load_tokenizer
-
-BLANKS = ("[MASK]", "[sMASK]", "[gMASK]")
 
 FILL_DEFAULTS = GenerationConfig(repetition_penalty=1.3, no_repeat_ngram_size=3)
 """Decoding of :func:`fill_text` and `glm-tune fill` when none is given: greedy with a repetition

@@ -39,9 +39,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from glm_tune.constants import IGNORE_INDEX
 from glm_tune.errors import OptionError
 
-IGNORE_INDEX = -100
 MASK, SMASK, GMASK = 0, 1, 2
 """Objective numbers, as in ``sample["objective"]`` and the order of ``mixture``."""
 

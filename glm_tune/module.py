@@ -29,7 +29,8 @@ from glm_tune.postprocess import clean_summary
 from glm_tune.prompt import PromptEncoder, PromptEncoderKind, attach_prompt
 from glm_tune.scoring import score_candidates, single_token_scores
 from glm_tune.task import Task
-from glm_tune.tokenizer import IGNORE_INDEX
+from glm_tune.constants import IGNORE_INDEX
+from glm_tune.inputs import build_inputs_for_generation
 from glm_tune.verbalizer import VerbalizedLabels
 
 Loss = Literal["auto", "cross_entropy", "generative", "mix"]
@@ -197,7 +198,7 @@ class ClozeModule(pl.LightningModule):
         return loss
 
     def generation_loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        inputs = self.tokenizer.build_inputs_for_generation(
+        inputs = build_inputs_for_generation(self.tokenizer, 
             batch["contexts"], max_gen_length=max(len(t) for t in batch["targets"]) + 1, targets=batch["targets"]
         )
         labels = inputs.pop("labels")

@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader
 from glm_tune.checkpoint import resolve
 from glm_tune.corpus import CorpusReport, read_documents
 from glm_tune.errors import OptionError
+from glm_tune.constants import IGNORE_INDEX
 from glm_tune.infilling import (
-    IGNORE_INDEX,
     EpochSampler,
     InfillingConfig,
     InfillingDataset,

@@ -69,6 +69,7 @@ from dataclasses import field as dataclass_field
 from typing import Any, Literal, Union
 
 from glm_tune.errors import GLMTuneError
+from glm_tune.constants import GMASK_TOKEN, MASK_TOKEN, SMASK_TOKEN
 
 Truncation = Literal["longest_first", "in_order"]
 Side = Literal["right", "left"]
@@ -103,11 +104,11 @@ class Blank:
         return self.token
 
 
-MASK = Blank("[MASK]")
+MASK = Blank(MASK_TOKEN)
 """A short blank (GLM's NLU cloze tasks use it)."""
-SMASK = Blank("[sMASK]")
+SMASK = Blank(SMASK_TOKEN)
 """A sentence-level blank."""
-GMASK = Blank("[gMASK]")
+GMASK = Blank(GMASK_TOKEN)
 """A generation blank (the rest of the document)."""
 _BLANKS = {b.token: b for b in (MASK, SMASK, GMASK)}
 _BLANK_ID_ATTRS = {"[MASK]": "mask_token_id", "[sMASK]": "smask_token_id", "[gMASK]": "gmask_token_id"}

@@ -1,4 +1,4 @@
-"""The four GLM tokenizers behind one interface, and GLM's input builders.
+"""The four GLM tokenizers behind one interface: encode and decode, with GLM's command tokens.
 
 =================  =====================  =====================================================
 kind               class                  checkpoints
@@ -14,7 +14,7 @@ Kind ``sentencepiece`` (``GLMSentencePieceTokenizer``) is any SentencePiece mode
 trained from scratch (:mod:`glm_tune.tokenizer_training` makes one).
 
 Every tokenizer is a vocabulary of text pieces plus GLM's *command tokens* at fixed ids (see
-``_SPECS`` below and GLM-NOTES part 1 section 8). ``encode`` splits the text on the command
+``LAYOUTS`` below and GLM-NOTES part 1 section 8). ``encode`` splits the text on the command
 tokens' literal strings (``[MASK]``, ``[sMASK]``, ``[gMASK]``, ``[CLS]``, ``<|startofpiece|>``,
 ...), encodes each piece of text between them on its own and puts the command ids in between, as
 the Hugging Face port does. Blank tokens eat the whitespace on their left (the original GLM
@@ -36,12 +36,8 @@ from the vocabulary files. The ``transformers`` classes themselves are not used 
 constructors changed between 4.x and 5.x (5.x silently ignores 4.x's ``vocab_file=`` and builds
 a 5-token vocabulary); command tokens are handled above the backend in any case.
 
-**Input builders** (:meth:`GLMTokenizer.build_inputs_for_generation`,
-:meth:`GLMTokenizer.build_inputs_for_multiple_choice`) reproduce the Hugging Face port's
-``build_inputs_for_generation`` / ``build_inputs_for_multiple_choice`` on encoded contexts
-``[CLS] ... <eos>``. Batches with contexts of different lengths are right-padded: a real
-token's position ids and what it attends to are then exactly those of its unpadded example,
-since GLM places generated tokens at the blank's position, not after the context.
+The tensors that fill or score a blank are built from encoded ids in :mod:`glm_tune.inputs`;
+each kind's files and command-token ids are data in :mod:`glm_tune.vocabulary`.
 """
 
 from __future__ import annotations
@@ -50,198 +46,33 @@ import json
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import sentencepiece as spm
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
+from glm_tune.constants import BLANKS
 from glm_tune.errors import MissingFileError
-
-Kind = Literal["chinese-sp", "bert", "gpt2", "roberta", "sentencepiece"]
-KINDS: tuple[str, ...] = get_args(Kind)
-
-IGNORE_INDEX = -100
-"""Label of positions that take no part in the loss (the context in training inputs)."""
-
-TOKENIZER_CONFIG = "tokenizer_config.json"
-ADDED_TOKENS = "added_tokens.json"
-SP_MODEL = "cog-pretrain.model"
-SP_MODEL_FLAGAI = "spiece.model"
-"""FlagAI 1.8.4's name for the same file (it is saved back as ``cog-pretrain.model``)."""
-SP_TOKENIZER_MODEL = "tokenizer.model"
-BERT_VOCAB = "vocab.txt"
-BPE_VOCAB = "vocab.json"
-BPE_MERGES = "merges.txt"
-
-_BLANK_ROLES = ("mask", "smask", "gmask")
-_ROLES = ("cls", "eos", "pad", "sep", "mask", "smask", "gmask", "sop", "eop", "unk")
-
-
-@dataclass(frozen=True)
-class _Spec:
-    """One kind's fixed layout: files, text vocabulary size and command tokens."""
-
-    kind: str
-    tokenizer_class: str
-    models: str
-    files: tuple[str, ...]
-    text_vocab_size: int
-    # role -> (token string, id); a role missing here is a token this kind does not have.
-    roles: dict[str, tuple[str, int]]
-    # Further strings recognised in text; the first string listed for an id is the one it decodes to.
-    extra: dict[str, int] = field(default_factory=dict)
-    # Pieces of the text vocabulary whose ids the command table relies on.
-    anchors: dict[str, int] = field(default_factory=dict)
-    # Whether ``unk`` is a command token (WordPiece's [UNK]) or a plain piece (SentencePiece's 0).
-    unk_is_command: bool = True
-
-
-_SOP = "<|startofpiece|>"
-_EOP = "<|endofpiece|>"
-
-_SPECS: dict[str, _Spec] = {
-    "chinese-sp": _Spec(
-        kind="chinese-sp",
-        tokenizer_class="GLMChineseTokenizer",
-        models="glm-large-chinese / glm-10b-chinese",
-        files=(SP_MODEL,),
-        text_vocab_size=50000,
-        roles={
-            "eos": ("<|endoftext|>", 50000),
-            "pad": ("<|endoftext|>", 50000),
-            "sep": ("[SEP]", 50001),
-            "cls": ("[CLS]", 50002),
-            "mask": ("[MASK]", 50003),
-            "sop": (_SOP, 50006),
-            "eop": (_EOP, 50007),
-            "smask": ("[sMASK]", 50008),
-            "gmask": ("[gMASK]", 50009),
-            # The hub config names [UNK], which transformers then appends as id 50010; the model
-            # itself only ever saw SentencePiece's own <unk>, piece 0.
-            "unk": ("<unk>", 0),
-        },
-        extra={"[UNUSED1]": 50004, "[UNUSED2]": 50005},
-        unk_is_command=False,
-    ),
-    "bert": _Spec(
-        kind="bert",
-        tokenizer_class="GLMBertTokenizer",
-        models="glm-large",
-        files=(BERT_VOCAB,),
-        text_vocab_size=30522,
-        roles={
-            "pad": ("[PAD]", 0),
-            "unk": ("[UNK]", 100),
-            "cls": ("[CLS]", 101),
-            # The original code's eos was [PAD]; the Hugging Face port ends inputs with [SEP].
-            "sep": ("[SEP]", 102),
-            "eos": ("[SEP]", 102),
-            "mask": ("[MASK]", 103),
-            "sop": (_SOP, 30522),
-            "eop": (_EOP, 30523),
-        },
-        anchors={"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103},
-    ),
-    "gpt2": _Spec(
-        kind="gpt2",
-        tokenizer_class="GLMGPT2Tokenizer",
-        models="glm-2b / glm-10b",
-        files=(BPE_VOCAB, BPE_MERGES),
-        text_vocab_size=50257,
-        roles={
-            "eos": ("<|endoftext|>", 50256),
-            "pad": ("<|endoftext|>", 50256),
-            "sop": (_SOP, 50257),
-            "eop": (_EOP, 50258),
-            "cls": ("[CLS]", 50259),
-            "mask": ("[MASK]", 50260),
-            "sep": ("[SEP]", 50261),
-            "unk": ("[UNK]", 50262),
-            "gmask": ("[gMASK]", 50263),
-            "smask": ("[sMASK]", 50264),
-        },
-        anchors={"<|endoftext|>": 50256},
-    ),
-    "roberta": _Spec(
-        kind="roberta",
-        tokenizer_class="GLMRobertaTokenizer",
-        models="glm-roberta-large",
-        files=(BPE_VOCAB, BPE_MERGES),
-        text_vocab_size=50265,
-        roles={
-            "cls": ("<s>", 0),
-            "pad": ("<pad>", 1),
-            "eos": ("</s>", 2),
-            "sep": ("</s>", 2),
-            "unk": ("<unk>", 3),
-            "mask": ("<mask>", 50264),
-            "sop": (_SOP, 50265),
-            "eop": (_EOP, 50266),
-        },
-        # GLM's own spellings, so task patterns written with [MASK] work on every model.
-        extra={"[MASK]": 50264, "[CLS]": 0, "[SEP]": 2},
-        anchors={"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 50264},
-    ),
-}
-
-
-
-def _sentencepiece_spec(text_vocab_size: int) -> _Spec:
-    """The layout of a SentencePiece model of ``text_vocab_size`` pieces: the Chinese GLM's
-    command tokens, in the same order, right after the text pieces."""
-    n = text_vocab_size
-    return _Spec(
-        kind="sentencepiece",
-        tokenizer_class="GLMSentencePieceTokenizer",
-        models="a GLM with its own SentencePiece model",
-        files=(SP_TOKENIZER_MODEL,),
-        text_vocab_size=n,
-        roles={
-            "eos": ("<|endoftext|>", n),
-            "pad": ("<|endoftext|>", n),
-            "sep": ("[SEP]", n + 1),
-            "cls": ("[CLS]", n + 2),
-            "mask": ("[MASK]", n + 3),
-            "sop": (_SOP, n + 6),
-            "eop": (_EOP, n + 7),
-            "smask": ("[sMASK]", n + 8),
-            "gmask": ("[gMASK]", n + 9),
-            "unk": ("<unk>", 0),
-        },
-        extra={"[UNUSED1]": n + 4, "[UNUSED2]": n + 5},
-        unk_is_command=False,
-    )
-
-
-def sentencepiece_command_tokens() -> list[str]:
-    """Every command-token string of the SentencePiece layout, longest first: the strings the
-    tokenizer splits out of text before SentencePiece sees them (``<unk>`` is a text piece)."""
-    spec = _sentencepiece_spec(0)
-    return sorted({s for s, _ in spec.roles.values() if s != "<unk>"} | set(spec.extra), key=len, reverse=True)
-
-
-# The ids depend on the model's size, so this entry only names the class and files;
-# each GLMSentencePieceTokenizer builds its own spec from its model.
-_SPECS["sentencepiece"] = _sentencepiece_spec(0)
-
-_CLASS_TO_KIND = {spec.tokenizer_class: kind for kind, spec in _SPECS.items()}
-# Plain transformers classes, as some mirrors of the checkpoints name them.
-_CLASS_TO_KIND.update(
-    {
-        "BertTokenizer": "bert",
-        "BertTokenizerFast": "bert",
-        "GPT2Tokenizer": "gpt2",
-        "GPT2TokenizerFast": "gpt2",
-        "RobertaTokenizer": "roberta",
-        "RobertaTokenizerFast": "roberta",
-    }
+from glm_tune.vocabulary import (
+    ADDED_TOKENS,
+    BERT_VOCAB,
+    BLANK_ROLES,
+    BPE_MERGES,
+    BPE_VOCAB,
+    KINDS,
+    KIND_OF_CLASS,
+    Kind,
+    LAYOUTS,
+    ROLES,
+    SP_MODEL,
+    SP_MODEL_FLAGAI,
+    SP_TOKENIZER_MODEL,
+    TOKENIZER_CONFIG,
+    VocabularyLayout,
+    sentencepiece_layout,
 )
-
-_ALL_BLANKS = ("[MASK]", "[sMASK]", "[gMASK]")
-
 
 class GLMTokenizer:
     """A GLM tokenizer: text pieces plus command tokens at GLM's ids (use :func:`load_tokenizer`).
@@ -253,14 +84,14 @@ class GLMTokenizer:
     rows: see :attr:`padded_vocab_size`).
     """
 
-    def __init__(self, spec: _Spec, files: Mapping[str, Path], name_or_path: str) -> None:
+    def __init__(self, spec: VocabularyLayout, files: Mapping[str, Path], name_or_path: str) -> None:
         self.kind: str = spec.kind
         self.name_or_path = name_or_path
         self._spec = spec
         self._files = dict(files)
         self._check_vocabulary()
 
-        ids: dict[str, Any] = {role: spec.roles[role][1] if role in spec.roles else None for role in _ROLES}
+        ids: dict[str, Any] = {role: spec.roles[role][1] if role in spec.roles else None for role in ROLES}
         self.cls_token_id: int = ids["cls"]
         self.eos_token_id: int = ids["eos"]
         self.pad_token_id: int = ids["pad"]
@@ -271,7 +102,7 @@ class GLMTokenizer:
         self.sop_token_id: int = ids["sop"]
         self.eop_token_id: int = ids["eop"]
         self.unk_token_id: int = ids["unk"]
-        self.mask_token_ids: frozenset[int] = frozenset(ids[r] for r in _BLANK_ROLES if ids[r] is not None)
+        self.mask_token_ids: frozenset[int] = frozenset(ids[r] for r in BLANK_ROLES if ids[r] is not None)
 
         commands = {s: i for role, (s, i) in spec.roles.items() if role != "unk" or spec.unk_is_command}
         commands.update(spec.extra)
@@ -279,10 +110,10 @@ class GLMTokenizer:
         self._command_strings: dict[int, str] = {}
         for string, token_id in commands.items():
             self._command_strings.setdefault(token_id, string)
-        self._blank_strings = {spec.roles[r][0] for r in _BLANK_ROLES if r in spec.roles} | {
+        self._blank_strings = {spec.roles[r][0] for r in BLANK_ROLES if r in spec.roles} | {
             s for s, i in spec.extra.items() if i in self.mask_token_ids
         }
-        self._missing_blanks = [b for b in _ALL_BLANKS if b not in commands]
+        self._missing_blanks = [b for b in BLANKS if b not in commands]
         pattern = sorted([*commands, *self._missing_blanks], key=len, reverse=True)
         self._split_re = re.compile("(" + "|".join(re.escape(s) for s in pattern) + ")")
         self.vocab_size: int = spec.text_vocab_size + sum(1 for i in self._command_strings if i >= spec.text_vocab_size)
@@ -474,198 +305,6 @@ class GLMTokenizer:
             written.append(out / name)
         return written
 
-    # --- input builders -----------------------------------------------------------------------
-
-    def _as_ids(self, item: str | Sequence[int]) -> list[int]:
-        """A string encoded without special tokens, or a list of ids as they are."""
-        if isinstance(item, str):
-            return self.encode(item, add_special_tokens=False)
-        return [int(i) for i in item]
-
-    def _blank_names(self, ids: frozenset[int] | set[int]) -> str:
-        return ", ".join(self._command_strings[i] for i in sorted(ids))
-
-    def _first_blank(self, context: list[int], example: int, blanks: frozenset[int]) -> int:
-        for position, token_id in enumerate(context):
-            if token_id in blanks:
-                return position
-        found = [self._command_strings[t] for t in context if t in self.mask_token_ids]
-        hint = f" (it has {', '.join(found)})" if found else ""
-        raise ValueError(f"example {example} has no blank{hint}: this builder needs one of {self._blank_names(blanks)}")
-
-    def build_inputs_for_generation(
-        self,
-        input_ids: Sequence[Sequence[int]] | Sequence[int] | torch.Tensor,
-        max_gen_length: int,
-        targets: str | Sequence[str] | Sequence[Sequence[int]] | None = None,
-        *,
-        attention_mask: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """GLM's inputs to fill the first blank (any type) of each encoded context.
-
-        ``input_ids``: encoded contexts ``[CLS] ... <eos>`` (one list of ids, a list of them, or a
-        tensor; with a padded tensor give ``attention_mask``, 1 on real tokens). Contexts of
-        different lengths are right-padded with ``pad_token_id`` to the longest, ``L``.
-
-        Without ``targets`` (generation), ``G = max_gen_length`` and the result holds
-        ``input_ids`` ``[b, L+1]`` (context + ``<|startofpiece|>``), ``position_ids``
-        ``[b, 2, L+G]`` (positions ``0..L-1`` then the blank's position ``G`` times; block
-        positions 0, then ``1..G``) and ``generation_attention_mask`` ``[b, 1, L+G, L+G]`` (every
-        row sees the real context tokens; the generated block is causal).
-
-        With ``targets`` (one string or id list per example; training), each target is
-        ``target + <|endofpiece|>`` cut to ``max_gen_length``, ``G`` is the longest of them, and
-        the result holds ``input_ids`` ``[b, L+G]`` (context + sop + target, padded with
-        ``pad_token_id``), ``position_ids``, ``attention_mask`` ``[b, 1, L+G, L+G]`` and
-        ``labels`` ``[b, L+G]`` (``-100`` over the context and padding, then target + eop).
-        """
-        if max_gen_length < 1:
-            raise ValueError(f"max_gen_length must be at least 1, got {max_gen_length}")
-        contexts, device = _as_batch(input_ids, attention_mask)
-        batch = len(contexts)
-        mask_positions = [self._first_blank(c, i, self.mask_token_ids) for i, c in enumerate(contexts)]
-        answers = None
-        gen_length = max_gen_length
-        if targets is not None:
-            answers = [(t + [self.eop_token_id])[:max_gen_length] for t in self._per_example(targets, batch, "targets")]
-            gen_length = max(len(a) for a in answers)
-
-        length = max(len(c) for c in contexts)
-        context_ids = torch.full((batch, length), self.pad_token_id, dtype=torch.long)
-        context_mask = torch.zeros((batch, length), dtype=torch.long)
-        for row, context in enumerate(contexts):
-            context_ids[row, : len(context)] = torch.tensor(context, dtype=torch.long)
-            context_mask[row, : len(context)] = 1
-
-        at_blank = torch.tensor(mask_positions)[:, None].expand(batch, gen_length)
-        positions = torch.cat((torch.arange(length).expand(batch, length), at_blank), dim=1)
-        steps = torch.arange(1, gen_length + 1).expand(batch, gen_length)
-        blocks = torch.cat((torch.zeros((batch, length), dtype=torch.long), steps), dim=1)
-        total = length + gen_length
-        mask = torch.zeros((batch, total, total), dtype=torch.long)
-        mask[:, :, :length] = context_mask[:, None, :]
-        mask[:, length:, length:] = torch.tril(torch.ones((gen_length, gen_length), dtype=torch.long))
-        position_ids = torch.stack((positions, blocks), dim=1)
-
-        if answers is None:
-            sop = torch.full((batch, 1), self.sop_token_id, dtype=torch.long)
-            out = {
-                "input_ids": torch.cat((context_ids, sop), dim=1),
-                "position_ids": position_ids,
-                "generation_attention_mask": mask.unsqueeze(1),
-            }
-        else:
-            # Padding of short targets is fed as pad tokens (the reference feeds -100 there).
-            fed = torch.full((batch, gen_length), self.pad_token_id, dtype=torch.long)
-            labels = torch.full((batch, total), IGNORE_INDEX, dtype=torch.long)
-            for row, answer in enumerate(answers):
-                fed[row, : len(answer)] = torch.tensor([self.sop_token_id, *answer[:-1]], dtype=torch.long)
-                labels[row, length : length + len(answer)] = torch.tensor(answer, dtype=torch.long)
-            out = {
-                "input_ids": torch.cat((context_ids, fed), dim=1),
-                "position_ids": position_ids,
-                "attention_mask": mask.unsqueeze(1),
-                "labels": labels,
-            }
-        return {key: value.to(device) for key, value in out.items()}
-
-    def build_inputs_for_multiple_choice(
-        self,
-        input_ids: Sequence[Sequence[int]] | Sequence[int] | torch.Tensor,
-        choices: Sequence[Sequence[str | Sequence[int]]] | Sequence[str | Sequence[int]],
-        *,
-        include_eop: bool = False,
-        attention_mask: torch.Tensor | None = None,
-    ) -> dict[str, Any]:
-        """GLM's inputs to score candidate fills of each context's first ``[MASK]``.
-
-        ``choices``: per example, its candidates as strings (encoded without special tokens) or
-        id lists; for a single example a flat list of candidates is enough. Each candidate ``c``
-        is appended after the context as ``[sop] + c[:-1]`` at the blank's position with block
-        positions ``1..len(c)``; it sees the context and its own earlier tokens, never another
-        candidate. ``include_eop`` scores ``c + [eop]`` instead (fed as ``[sop] + c``): GLM's
-        multi-token cloze scorer; without it (the default) the inputs are the Hugging Face
-        port's, whose scores leave ``<|endofpiece|>`` out.
-
-        Returns ``input_ids`` ``[b, T]``, ``position_ids`` ``[b, 2, T]``, ``attention_mask``
-        ``[b, 1, T, T]`` (examples right-padded with ``pad_token_id``, the last position repeated,
-        padding masked out), and per example the list of candidate tensors ``choice_ids`` and of
-        the columns that predict them, ``choice_indices``.
-        """
-        contexts, device = _as_batch(input_ids, attention_mask)
-        single = len(choices) > 0 and (isinstance(choices[0], str) or _is_id_list(choices[0]))
-        per_example: Sequence[Any] = [choices] if single else choices
-        if len(per_example) != len(contexts):
-            raise ValueError(f"choices has {len(per_example)} entries for {len(contexts)} examples")
-        # The layout is the scorer's own packing, so these inputs and `score_candidates` agree.
-        from glm_tune.scoring import pack_candidates
-
-        blanks = frozenset({self.mask_token_id})
-        mask_positions, targets = [], []
-        for example, (context, candidates) in enumerate(zip(contexts, per_example)):
-            mask_positions.append(self._first_blank(context, example, blanks))
-            if len(candidates) == 0:
-                raise ValueError(f"example {example} has no choices")
-            ids = [self._as_ids(c) for c in candidates]
-            for candidate, target in zip(candidates, ids):
-                if not target:
-                    raise ValueError(f"choice {candidate!r} of example {example} encodes to no tokens")
-            targets.append(ids)
-        packed = pack_candidates(
-            contexts, mask_positions, targets, sop_id=self.sop_token_id,
-            eop_id=self.eop_token_id if include_eop else None, pad_id=self.pad_token_id,
-        )
-        per_candidate = [
-            (packed.targets[packed.candidate == c], packed.columns[packed.candidate == c])
-            for c in range(len(packed.lengths))
-        ]
-        firsts = [sum(packed.counts[:i]) for i in range(len(packed.counts))]
-        return {
-            "input_ids": packed.input_ids.to(device),
-            "position_ids": packed.position_ids.to(device),
-            "attention_mask": packed.attention_mask.long().to(device),
-            "choice_ids": [[per_candidate[f + j][0].to(device) for j in range(n)] for f, n in zip(firsts, packed.counts)],
-            "choice_indices": [[per_candidate[f + j][1].to(device) for j in range(n)] for f, n in zip(firsts, packed.counts)],
-        }
-
-    def _per_example(self, items: str | Sequence[Any], batch: int, what: str) -> list[list[int]]:
-        """One id list per example from a string, an id list, or a list of either."""
-        if isinstance(items, str) or _is_id_list(items):
-            items = [items]
-        if len(items) != batch:
-            raise ValueError(f"{what} has {len(items)} entries for {batch} examples")
-        return [self._as_ids(item) for item in items]
-
-
-def _is_id_list(value: Any) -> bool:
-    """True for a non-empty sequence of ints (one example's ids), not of strings or lists."""
-    if isinstance(value, torch.Tensor):
-        return value.dim() == 1
-    return isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and isinstance(value[0], int)
-
-
-def _as_batch(
-    input_ids: Sequence[Sequence[int]] | Sequence[int] | torch.Tensor, attention_mask: torch.Tensor | None
-) -> tuple[list[list[int]], torch.device]:
-    """Contexts as lists of their real tokens, and the device the results go to."""
-    device = input_ids.device if isinstance(input_ids, torch.Tensor) else torch.device("cpu")
-    if isinstance(input_ids, torch.Tensor):
-        rows = input_ids if input_ids.dim() == 2 else input_ids.reshape(1, -1)
-        if attention_mask is not None:
-            keep = attention_mask.reshape(rows.shape).bool()
-            contexts = [row[m].tolist() for row, m in zip(rows, keep)]
-        else:
-            contexts = rows.tolist()
-    else:
-        if attention_mask is not None:
-            raise ValueError(
-                "attention_mask goes with a padded tensor of input_ids; lists of ids are taken as they are"
-            )
-        contexts = [list(input_ids)] if _is_id_list(input_ids) else [list(c) for c in input_ids]
-    if not contexts or any(len(c) == 0 for c in contexts):
-        raise ValueError("input_ids must hold at least one non-empty context")
-    return [[int(i) for i in c] for c in contexts], device
-
 
 class GLMChineseTokenizer(GLMTokenizer):
     """glm-large-chinese / glm-10b-chinese: SentencePiece ``cog-pretrain.model`` (50000 pieces).
@@ -677,7 +316,7 @@ class GLMChineseTokenizer(GLMTokenizer):
     def __init__(self, model_file: str | Path, name_or_path: str | None = None) -> None:
         path = Path(model_file)
         self._sp = spm.SentencePieceProcessor(model_file=str(path))
-        super().__init__(_SPECS["chinese-sp"], {SP_MODEL: path}, name_or_path or str(path.parent))
+        super().__init__(LAYOUTS["chinese-sp"], {SP_MODEL: path}, name_or_path or str(path.parent))
 
     def _check_vocabulary(self) -> None:
         size = self._sp.get_piece_size()
@@ -727,7 +366,7 @@ class GLMSentencePieceTokenizer(GLMChineseTokenizer):
     def __init__(self, model_file: str | Path, name_or_path: str | None = None) -> None:
         path = Path(model_file)
         self._sp = spm.SentencePieceProcessor(model_file=str(path))
-        spec = _sentencepiece_spec(self._sp.get_piece_size())
+        spec = sentencepiece_layout(self._sp.get_piece_size())
         GLMTokenizer.__init__(self, spec, {SP_TOKENIZER_MODEL: path}, name_or_path or str(path.parent))
 
     def _check_vocabulary(self) -> None:
@@ -748,7 +387,7 @@ class GLMSentencePieceTokenizer(GLMChineseTokenizer):
 class _PipelineTokenizer(GLMTokenizer):
     """An English GLM tokenizer over a Hugging Face ``tokenizers`` pipeline."""
 
-    def __init__(self, spec: _Spec, backend: Tokenizer, files: Mapping[str, Path], name_or_path: str) -> None:
+    def __init__(self, spec: VocabularyLayout, backend: Tokenizer, files: Mapping[str, Path], name_or_path: str) -> None:
         self._backend = backend
         self._vocab: dict[str, int] = backend.get_vocab(with_added_tokens=False)
         super().__init__(spec, files, name_or_path)
@@ -792,7 +431,7 @@ class GLMBertTokenizer(_PipelineTokenizer):
         backend.normalizer = normalizers.BertNormalizer(lowercase=True)
         backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         backend.decoder = decoders.WordPiece()
-        super().__init__(_SPECS["bert"], backend, {BERT_VOCAB: path}, name_or_path or str(path.parent))
+        super().__init__(LAYOUTS["bert"], backend, {BERT_VOCAB: path}, name_or_path or str(path.parent))
 
 
 def _byte_level_bpe(vocab_file: Path, merges_file: Path) -> Tokenizer:
@@ -809,7 +448,7 @@ class GLMGPT2Tokenizer(_PipelineTokenizer):
     def __init__(self, vocab_file: str | Path, merges_file: str | Path, name_or_path: str | None = None) -> None:
         vocab, merges = Path(vocab_file), Path(merges_file)
         files = {BPE_VOCAB: vocab, BPE_MERGES: merges}
-        super().__init__(_SPECS["gpt2"], _byte_level_bpe(vocab, merges), files, name_or_path or str(vocab.parent))
+        super().__init__(LAYOUTS["gpt2"], _byte_level_bpe(vocab, merges), files, name_or_path or str(vocab.parent))
 
 
 class GLMRobertaTokenizer(_PipelineTokenizer):
@@ -818,7 +457,7 @@ class GLMRobertaTokenizer(_PipelineTokenizer):
     def __init__(self, vocab_file: str | Path, merges_file: str | Path, name_or_path: str | None = None) -> None:
         vocab, merges = Path(vocab_file), Path(merges_file)
         files = {BPE_VOCAB: vocab, BPE_MERGES: merges}
-        super().__init__(_SPECS["roberta"], _byte_level_bpe(vocab, merges), files, name_or_path or str(vocab.parent))
+        super().__init__(LAYOUTS["roberta"], _byte_level_bpe(vocab, merges), files, name_or_path or str(vocab.parent))
 
 
 _CLASSES: dict[str, Any] = {
@@ -835,12 +474,12 @@ def _detect_kind(directory: Path) -> str:
     config_file = directory / TOKENIZER_CONFIG
     if config_file.is_file():
         tokenizer_class = json.loads(config_file.read_text(encoding="utf-8")).get("tokenizer_class")
-        if tokenizer_class in _CLASS_TO_KIND:
-            return _CLASS_TO_KIND[tokenizer_class]
+        if tokenizer_class in KIND_OF_CLASS:
+            return KIND_OF_CLASS[tokenizer_class]
         if tokenizer_class is not None:
             raise ValueError(
                 f"{config_file} names tokenizer_class {tokenizer_class!r}, which is not a GLM tokenizer "
-                f"(expected one of {', '.join(s.tokenizer_class for s in _SPECS.values())}); pass kind= to override"
+                f"(expected one of {', '.join(s.tokenizer_class for s in LAYOUTS.values())}); pass kind= to override"
             )
     has = {name: (directory / name).is_file() for name in (SP_MODEL, BERT_VOCAB, BPE_VOCAB, BPE_MERGES)}
     has[SP_MODEL] = has[SP_MODEL] or (directory / SP_MODEL_FLAGAI).is_file()
@@ -900,10 +539,10 @@ def load_tokenizer(path_or_dir: str | Path, kind: Kind | None = None) -> GLMToke
     if not directory.is_dir():
         what = "is a file, not a directory" if directory.exists() else "does not exist"
         raise MissingFileError(f"tokenizer directory {directory} {what}")
-    if kind is not None and kind not in _SPECS:
+    if kind is not None and kind not in LAYOUTS:
         raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {', '.join(KINDS)}")
     chosen = kind or _detect_kind(directory)
-    spec = _SPECS[chosen]
+    spec = LAYOUTS[chosen]
     files = [directory / name for name in spec.files]
     if chosen == "chinese-sp" and not files[0].is_file() and (directory / SP_MODEL_FLAGAI).is_file():
         files = [directory / SP_MODEL_FLAGAI]

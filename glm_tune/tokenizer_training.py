@@ -16,7 +16,8 @@ from pathlib import Path
 import sentencepiece as spm
 
 from glm_tune.corpus import read_documents
-from glm_tune.tokenizer import SP_TOKENIZER_MODEL, GLMSentencePieceTokenizer, sentencepiece_command_tokens
+from glm_tune.tokenizer import GLMSentencePieceTokenizer
+from glm_tune.vocabulary import SP_TOKENIZER_MODEL, sentencepiece_command_tokens
 
 # Every command-token string of the layout; removed from training text so that no piece is
 # spent on them (the GLM tokenizer splits them out of text before SentencePiece sees it).

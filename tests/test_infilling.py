@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from glm_tune.constants import IGNORE_INDEX
 from glm_tune.infilling import (
     GMASK,
-    IGNORE_INDEX,
     MASK,
     SMASK,
     EpochSampler,

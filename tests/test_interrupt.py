@@ -3,7 +3,6 @@ what the uninterrupted run gives (metrics.json, best.ckpt, final weights); a run
 before its first checkpoint leaves nothing that blocks the rerun."""
 
 import json
-import os
 import shlex
 import signal
 import subprocess

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from glm_tune.errors import MissingFileError
+from glm_tune.inputs import build_inputs_for_generation, build_inputs_for_multiple_choice
 from glm_tune.tokenizer import GLMTokenizer, load_tokenizer
 
 ENGLISH = "The movie was great, and the actors were good."
@@ -69,7 +70,7 @@ def test_decode_keeps_command_tokens_and_reencodes(zh):
 
 def test_generation_inputs(zh, golden):
     case = golden["generation_inputs"]
-    out = zh.build_inputs_for_generation([zh.encode(case["text"])], case["max_gen_length"])
+    out = build_inputs_for_generation(zh, [zh.encode(case["text"])], case["max_gen_length"])
     assert set(out) == {"input_ids", "position_ids", "generation_attention_mask"}
     for key in out:
         assert out[key].tolist() == case[key], key
@@ -77,7 +78,7 @@ def test_generation_inputs(zh, golden):
 
 def test_training_inputs(zh, golden):
     case = golden["training_inputs"]
-    out = zh.build_inputs_for_generation(zh.encode(case["text"]), case["max_gen_length"], targets=case["target"])
+    out = build_inputs_for_generation(zh, zh.encode(case["text"]), case["max_gen_length"], targets=case["target"])
     assert set(out) == {"input_ids", "position_ids", "labels", "attention_mask"}
     for key in out:
         assert out[key].tolist() == case[key], key
@@ -85,13 +86,13 @@ def test_training_inputs(zh, golden):
 
 def test_choice_inputs(zh, golden):
     case = golden["choice_inputs"]
-    out = zh.build_inputs_for_multiple_choice([zh.encode(case["text"])], [case["choices"]])
+    out = build_inputs_for_multiple_choice(zh, [zh.encode(case["text"])], [case["choices"]])
     assert set(out) == {"input_ids", "position_ids", "attention_mask", "choice_ids", "choice_indices"}
     for key in out:
         assert nested(out[key]) == case[key], key
     # One example's choices may be given flat, and as id lists.
     as_ids = [zh.encode(c, add_special_tokens=False) for c in case["choices"]]
-    flat = zh.build_inputs_for_multiple_choice(zh.encode(case["text"]), as_ids)
+    flat = build_inputs_for_multiple_choice(zh, zh.encode(case["text"]), as_ids)
     assert flat["input_ids"].tolist() == case["input_ids"]
 
 
@@ -203,12 +204,12 @@ def test_batched_generation_pads_right(zh, golden):
     texts = [golden["generation_inputs"]["text"], "问题：啤酒伤胃吗？回答：[gMASK]"]
     contexts = [zh.encode(t) for t in texts]
     gen = 5
-    out = zh.build_inputs_for_generation(contexts, gen)
+    out = build_inputs_for_generation(zh, contexts, gen)
     width = max(map(len, contexts))
     assert out["input_ids"].shape == (2, width + 1)
     assert out["generation_attention_mask"].shape == (2, 1, width + gen, width + gen)
     for row, context in enumerate(contexts):
-        single = zh.build_inputs_for_generation([context], gen)
+        single = build_inputs_for_generation(zh, [context], gen)
         n = len(context)
         assert out["input_ids"][row].tolist() == context + [zh.pad_token_id] * (width - n) + [zh.sop_token_id]
         # Real tokens keep their positions and see exactly what they see unpadded.
@@ -223,14 +224,14 @@ def test_batched_generation_pads_right(zh, golden):
     for row, context in enumerate(contexts):
         padded[row, width - len(context) :] = torch.tensor(context)
         mask[row, width - len(context) :] = 1
-    again = zh.build_inputs_for_generation(padded, gen, attention_mask=mask)
+    again = build_inputs_for_generation(zh, padded, gen, attention_mask=mask)
     assert all(torch.equal(again[k], out[k]) for k in out)
 
 
 def test_batched_training_targets(zh):
     contexts = [zh.encode("北京故宫是中国[MASK]非物质文化遗产。"), zh.encode("[sMASK]")]
     targets = ["现存最大的古代宫殿建筑", "好"]
-    out = zh.build_inputs_for_generation(contexts, 16, targets=targets)
+    out = build_inputs_for_generation(zh, contexts, 16, targets=targets)
     answers = [zh.encode(t, add_special_tokens=False) + [zh.eop_token_id] for t in targets]
     width, gen = len(contexts[0]), len(answers[0])
     assert out["labels"].tolist() == [
@@ -243,16 +244,16 @@ def test_batched_training_targets(zh):
     ] + [zh.pad_token_id] * (gen - len(answers[1]))
     assert out["position_ids"][1, 0, width:].tolist() == [1] * gen  # [sMASK] sits at 1, after [CLS]
     # max_gen_length cuts target + eop.
-    cut = zh.build_inputs_for_generation(contexts[:1], 3, targets=targets[0])
+    cut = build_inputs_for_generation(zh, contexts[:1], 3, targets=targets[0])
     assert cut["labels"][0, width:].tolist() == answers[0][:3]
 
 
 def test_multiple_choice_batch_and_eop(zh):
     contexts = [zh.encode("凯旋门是为纪念[MASK]而建。"), zh.encode("[MASK]")]
     choices = [["拿破仑", "凯撒大帝"], ["好"]]
-    out = zh.build_inputs_for_multiple_choice(contexts, choices, include_eop=True)
+    out = build_inputs_for_multiple_choice(zh, contexts, choices, include_eop=True)
     for row, (context, cands) in enumerate(zip(contexts, choices)):
-        single = zh.build_inputs_for_multiple_choice([context], [cands], include_eop=True)
+        single = build_inputs_for_multiple_choice(zh, [context], [cands], include_eop=True)
         n = single["input_ids"].shape[1]
         assert torch.equal(out["input_ids"][row, :n], single["input_ids"][0])
         assert (out["input_ids"][row, n:] == zh.pad_token_id).all()
@@ -269,24 +270,24 @@ def test_multiple_choice_batch_and_eop(zh):
 def test_builders_need_a_blank(zh, gpt2):
     needs_any = r"example 1 has no blank: this builder needs one of \[MASK\], \[sMASK\], \[gMASK\]"
     with pytest.raises(ValueError, match=needs_any):
-        zh.build_inputs_for_generation([zh.encode("[MASK]"), zh.encode("没有空白")], 4)
+        build_inputs_for_generation(zh, [zh.encode("[MASK]"), zh.encode("没有空白")], 4)
     needs_mask = r"example 0 has no blank \(it has \[gMASK\]\): this builder needs one of \[MASK\]$"
     with pytest.raises(ValueError, match=needs_mask):
-        zh.build_inputs_for_multiple_choice(zh.encode("回答：[gMASK]"), ["好"])
+        build_inputs_for_multiple_choice(zh, zh.encode("回答：[gMASK]"), ["好"])
     with pytest.raises(ValueError, match=r"needs one of \[MASK\], \[gMASK\], \[sMASK\]"):
-        gpt2.build_inputs_for_generation(gpt2.encode("no blank here"), 4)
+        build_inputs_for_generation(gpt2, gpt2.encode("no blank here"), 4)
     with pytest.raises(ValueError, match="choices has 1 entries for 2 examples"):
-        zh.build_inputs_for_multiple_choice([zh.encode("[MASK]")] * 2, [["好"]])
+        build_inputs_for_multiple_choice(zh, [zh.encode("[MASK]")] * 2, [["好"]])
     with pytest.raises(ValueError, match="encodes to no tokens"):
-        zh.build_inputs_for_multiple_choice(zh.encode("[MASK]"), ["好", "  "])
+        build_inputs_for_multiple_choice(zh, zh.encode("[MASK]"), ["好", "  "])
 
 
 def test_english_builders(bert, roberta):
     for tok in (bert, roberta):
-        out = tok.build_inputs_for_multiple_choice(tok.encode("It was [MASK]."), [" great", " terrible"])
+        out = build_inputs_for_multiple_choice(tok, tok.encode("It was [MASK]."), [" great", " terrible"])
         mask_pos = tok.encode("It was [MASK].").index(tok.mask_token_id)
         assert (out["position_ids"][0, 0, len(tok.encode("It was [MASK].")) :] == mask_pos).all()
-        gen = tok.build_inputs_for_generation(tok.encode("It was [MASK]."), 3)
+        gen = build_inputs_for_generation(tok, tok.encode("It was [MASK]."), 3)
         assert gen["input_ids"][0, -1].item() == tok.sop_token_id
 
 

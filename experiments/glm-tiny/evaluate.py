@@ -85,7 +85,8 @@ def heldout_loss(model_dir: str, data_root: Path) -> dict[str, float]:
     experiments/glm-tiny/pretrain.py, with one objective at a time.
     """
     from glm_tune.corpus import default_corpus_files
-    from glm_tune.infilling import IGNORE_INDEX, InfillingConfig, InfillingDataset, InfillingIds, collate
+    from glm_tune.constants import IGNORE_INDEX
+    from glm_tune.infilling import InfillingConfig, InfillingDataset, InfillingIds, collate
     from glm_tune.infilling import pack_documents
     from glm_tune.pretrain import split_chunks, tokenize_corpus
 
