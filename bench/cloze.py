@@ -3,7 +3,7 @@ the same process.
 
 - scoring k = 1, 4, 8, 16 candidates per example: all candidates packed after one copy of the
   context (glm-tune) vs one sequence per candidate (GLM's original multi-token scorer, the
-  baseline); both give the same scores (tests/test_scoring.py).
+  baseline); both give the same scores (tests/cloze/test_scoring.py).
 - generating 128 new tokens: glm-tune's cached greedy decoding vs recomputing the whole prefix
   every step (what the Hugging Face port does under current transformers).
 
@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from glm_tune.generation import GenerationConfig, generate_spans
+from glm_tune.cloze.generation import GenerationConfig, generate_spans
+from glm_tune.cloze.scoring import score_candidates
 from glm_tune.model import GLMConfig, GLMModel
-from glm_tune.scoring import score_candidates
 
 SOP, EOP, PAD, MASK = 50006, 50007, 50000, 50003
 

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from glm_tune.generation import GenerationConfig, _decode, _reorder, encode_context, generate_spans
+from glm_tune.cloze.generation import GenerationConfig, _decode, _reorder, encode_context, generate_spans
 from glm_tune.model import GLMConfig, GLMModel
 
 SOP, EOP, PAD, MASK = 50006, 50007, 50000, 50003

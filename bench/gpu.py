@@ -19,8 +19,8 @@ Sections (``--sections``, comma-separated, default all, in this order):
   (position-range check, loss ``isfinite``, boolean target index and count, foreach AdamW)
   put back (:func:`legacy_syncs`), then with only the fused AdamW of now, then as it is now:
   tokens/s and syncs per step of each;
-- ``scoring``: packed scoring of 8 candidates per example (glm_tune.scoring), examples/s;
-- ``generation``: cached greedy decoding (glm_tune.generation), new tokens/s at batch 1, 8, 32;
+- ``scoring``: packed scoring of 8 candidates per example (glm_tune.cloze.scoring), examples/s;
+- ``generation``: cached greedy decoding (glm_tune.cloze.generation), new tokens/s at batch 1, 8, 32;
 - ``lora_10b``: glm-10b shape (48 layers, hidden 4096, 64 heads): one LoRA training step in bf16
   with gradient checkpointing (``peft`` when importable, else the minimal wrapper below);
 - ``full_10b``: full finetuning of the glm-10b shape with Lightning's FSDP (:data:`FULL_VARIANTS`):
@@ -77,12 +77,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import glm_tune
-from glm_tune.generation import GenerationConfig, generate_spans
+from glm_tune.cloze.generation import GenerationConfig, generate_spans
+from glm_tune.cloze.scoring import score_candidates
 from glm_tune.constants import IGNORE_INDEX
 from glm_tune.model import GLMBlock, GLMConfig, GLMModel
-from glm_tune.pretrain import PretrainConfig, PretrainModule
-from glm_tune.scoring import score_candidates
-from glm_tune.trainer import TrainerOptions, build_trainer
+from glm_tune.pretraining.pretrain import PretrainConfig, PretrainModule
+from glm_tune.training.trainer import TrainerOptions, build_trainer
 
 # full_10b variants: (precision, parameters and optimizer offloaded to the CPU, bytes per
 # parameter that must then fit in host memory: weights, gradients and AdamW's two moments).
@@ -159,7 +159,7 @@ def training_flops(shape: Shape, batch: int, seq: int, projected_rows: int) -> i
 
 
 def infilling_batch(shape: Shape, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """A collated blank-infilling batch (glm_tune.infilling.collate's keys): Part A is the first
+    """A collated blank-infilling batch (glm_tune.pretraining.infilling.collate's keys): Part A is the first
     two thirds, Part B one span filling a blank in its middle; only Part B has targets."""
     seq = shape.seq
     part_b = seq // 3
@@ -290,7 +290,7 @@ def legacy_syncs(old_optimizer: bool = True):
     range read off the device, the loss checked on the host before every backward pass, the
     boolean target index and its count; with ``old_optimizer`` also the foreach AdamW (the
     device-side skip that replaced the host check needs the fused one)."""
-    from glm_tune import optim, trainer
+    from glm_tune.training import optim, trainer
 
     def check_positions(self, position_ids, length):
         limit = self.transformer.position_embeddings.num_embeddings

@@ -23,9 +23,9 @@ import argparse
 
 import torch
 
-from glm_tune.lora import DEFAULT_TARGETS, add_lora
 from glm_tune.model import GLMConfig, GLMModel
-from glm_tune.optim import build_optimizer
+from glm_tune.training.lora import DEFAULT_TARGETS, add_lora
+from glm_tune.training.optim import build_optimizer
 
 
 def _bytes(tensors) -> int:

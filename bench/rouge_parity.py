@@ -3,7 +3,7 @@
     python bench/rouge_parity.py [--revision REV] [--shared ../shared]
 
 Loads the hand-written ``glm_tune/metrics.py`` from git revision ``REV`` (the last one that has
-it) and scores the same predictions with both: the cross-check cases of tests/test_metrics.py
+it) and scores the same predictions with both: the cross-check cases of tests/metrics/test_metrics.py
 (English with and without stemming, Chinese by character, rougeLsum over sentence lines), and
 pairs built from real data in the shared folder (SST-2 and RTE for English, LCSTS for Chinese,
 one sentence per line for rougeLsum, several references per example). It also compares the
@@ -42,7 +42,7 @@ def load_old(revision: str):
 
 
 def test_cases() -> list[tuple[str, str | list[str], str, bool]]:
-    """(prediction, references, language, use_stemmer): the cases tests/test_metrics.py checks."""
+    """(prediction, references, language, use_stemmer): the cases tests/metrics/test_metrics.py checks."""
     return [
         ("The cat sat on the mat.", "the cat is on the mat", "en", False),
         ("running dogs", "the dog runs", "en", False),

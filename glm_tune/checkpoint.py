@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from glm_tune.atomic import atomic_path, write_text_atomic
 from glm_tune.errors import GLMTuneError
 
 CONFIG_FILE = "config.json"
@@ -577,14 +578,11 @@ def write_hub(state: dict[str, torch.Tensor], config: dict[str, Any], directory:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {f"glm.{k}": v.detach().contiguous().cpu() for k, v in state.items()}
-    # Write to temporary names and rename, so an interrupted save never leaves a directory
-    # that looks complete but holds a truncated file.
-    tmp_weights = out / (SAFETENSORS_FILE + ".tmp")
-    save_file(tensors, str(tmp_weights), metadata={"format": "pt"})
-    tmp_config = out / (CONFIG_FILE + ".tmp")
-    tmp_config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp_weights, out / SAFETENSORS_FILE)
-    os.replace(tmp_config, out / CONFIG_FILE)
+    # Weights first, config last: an interrupted save never leaves a directory that looks
+    # complete (a config) beside truncated or stale weights.
+    with atomic_path(out / SAFETENSORS_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    write_text_atomic(out / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     stale = out / BIN_FILE
     if stale.exists():
         stale.unlink()

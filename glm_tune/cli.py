@@ -15,10 +15,10 @@ import sys
 import warnings
 from typing import Literal
 
-from glm_tune.errors import GLMTuneError, OptionError, RunInterrupted
 from glm_tune.commands import convert, fill, models, tasks, train_tokenizer
-from glm_tune.options import option_name
+from glm_tune.errors import GLMTuneError, OptionError, RunInterrupted
 from glm_tune.table import format_table
+from glm_tune.training.options import option_name
 
 # The option dataclasses' modules import Lightning and datasets (seconds): the parser of a
 # command is built, and they are imported, only when that command runs, so `glm-tune --help`,
@@ -53,7 +53,7 @@ def _run_parser(description: str, command: str, sections: tuple[str, ...]):
     """Options of fit, validate, test or predict (the run API declares them, see add_fit_options)."""
     from jsonargparse import ActionConfigFile
 
-    from glm_tune.run import add_fit_options
+    from glm_tune.training.run import add_fit_options
 
     parser = _parser(description=description)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file setting any of these options "
@@ -68,13 +68,13 @@ def _run_parser(description: str, command: str, sections: tuple[str, ...]):
 
 
 def _fit_config(namespace):
-    from glm_tune.run import FitConfig
+    from glm_tune.training.run import FitConfig
 
     return FitConfig.from_options(vars(namespace))
 
 
 def _print_metrics(metrics: dict[str, float], where: str | None = None) -> None:
-    from glm_tune.run import metrics_table
+    from glm_tune.training.run import metrics_table
 
     if metrics:
         print(format_table(metrics_table(metrics)))
@@ -83,7 +83,7 @@ def _print_metrics(metrics: dict[str, float], where: str | None = None) -> None:
 
 
 def _fit(namespace) -> None:
-    from glm_tune.run import fit
+    from glm_tune.training.run import fit
 
     result = fit(_fit_config(namespace))
     _print_metrics(result.metrics, f"\nmetrics: {result.output_dir / 'metrics.json'}\nmodel:   {result.model_dir}")
@@ -91,7 +91,7 @@ def _fit(namespace) -> None:
 
 def _evaluate(stage: str):
     def command(namespace) -> None:
-        from glm_tune.run import evaluate
+        from glm_tune.training.run import evaluate
 
         checkpoint = namespace.checkpoint
         config = _fit_config(_without(namespace, "checkpoint"))
@@ -101,7 +101,7 @@ def _evaluate(stage: str):
 
 
 def _predict(namespace) -> None:
-    from glm_tune.run import predict
+    from glm_tune.training.run import predict
 
     result = predict(_fit_config(_without(namespace, "input", "output", "format")), namespace.input, namespace.output,
                      namespace.format)
@@ -230,9 +230,9 @@ def _function_parser(function, positional: bool = False):
 def _pretrain_parser():
     from jsonargparse import ActionConfigFile
 
-    from glm_tune.infilling import InfillingConfig
-    from glm_tune.pretrain import PretrainConfig
-    from glm_tune.trainer import TrainerOptions
+    from glm_tune.pretraining.infilling import InfillingConfig
+    from glm_tune.pretraining.pretrain import PretrainConfig
+    from glm_tune.training.trainer import TrainerOptions
 
     parser = _parser(
         description="GLM's blank-infilling pretraining on raw text (.txt, .jsonl, .json, .tsv): a new model "
@@ -248,9 +248,9 @@ def _pretrain_parser():
 
 
 def _pretrain(namespace) -> None:
-    from glm_tune.infilling import InfillingConfig
-    from glm_tune.pretrain import PretrainConfig, pretrain
-    from glm_tune.trainer import TrainerOptions
+    from glm_tune.pretraining.infilling import InfillingConfig
+    from glm_tune.pretraining.pretrain import PretrainConfig, pretrain
+    from glm_tune.training.trainer import TrainerOptions
 
     values = {k: v for k, v in vars(namespace).items() if k != "config" and not k.startswith("__")}
     sections = {}
@@ -263,7 +263,7 @@ def _pretrain(namespace) -> None:
 def _suite(namespace) -> None:
     import yaml
 
-    from glm_tune.suite import run_suite
+    from glm_tune.training.suite import run_suite
 
     overrides = {}
     for item in namespace.set or []:
@@ -303,13 +303,13 @@ def _switches(command: str | None) -> set[str]:
     """The command's bool options, read off its option dataclasses or function, so a new one is
     a switch too (types are strings under ``from __future__ import annotations``)."""
     if command in ("fit", "validate", "test", "predict"):
-        from glm_tune.run import OPTION_SECTIONS, FitConfig
+        from glm_tune.training.run import OPTION_SECTIONS, FitConfig
 
         kinds = (FitConfig, *OPTION_SECTIONS.values())
     elif command == "pretrain":
-        from glm_tune.infilling import InfillingConfig
-        from glm_tune.pretrain import PretrainConfig
-        from glm_tune.trainer import TrainerOptions
+        from glm_tune.pretraining.infilling import InfillingConfig
+        from glm_tune.pretraining.pretrain import PretrainConfig
+        from glm_tune.training.trainer import TrainerOptions
 
         kinds = (PretrainConfig, InfillingConfig, TrainerOptions)
     else:

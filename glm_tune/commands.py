@@ -49,7 +49,7 @@ def tasks() -> None:
 
     A task of your own is a Task in a Python file, passed as --task path/to/file.py:NAME.
     """
-    from glm_tune.task import all_tasks
+    from glm_tune.task.registry import all_tasks
 
     rows = [("task", "kind", "lang", "metrics", "data files (--data-dir)", "hub dataset")]
     for name, task in sorted(all_tasks().items()):
@@ -108,7 +108,7 @@ def fill(
         num_beams: beams for beam search.
         length_penalty: beam search ranks spans by log-prob / length ** length_penalty.
         no_repeat_ngram_size: never repeat an n-gram of this size within a span (0: off; fill's
-            default, glm_tune.fill.FILL_DEFAULTS, against the loops small models fall into).
+            default, glm_tune.cloze.fill.FILL_DEFAULTS, against the loops small models fall into).
         repetition_penalty: CTRL repetition penalty on the tokens already generated in the
             span: positive logits divided by it, negative ones multiplied (1: off; fill's
             default is FILL_DEFAULTS').
@@ -129,8 +129,8 @@ def fill(
             THUDM and FlagAI checkpoints, as their generation scripts do; true for the hub layout,
             as the Hugging Face port's tokenizer does).
     """
-    from glm_tune.fill import fill_text, load_model_and_tokenizer, score_choices
-    from glm_tune.generation import GenerationConfig
+    from glm_tune.cloze.fill import fill_text, load_model_and_tokenizer, score_choices
+    from glm_tune.cloze.generation import GenerationConfig
 
     if not model:
         raise OptionError("--model is required: a known name (glm-tune models), a hub id or a directory")
@@ -233,8 +233,8 @@ def train_tokenizer(
         seed: seeds SentencePiece's sampling of lines.
         threads: training threads (1 is deterministic).
     """
-    from glm_tune.corpus import read_documents
-    from glm_tune.tokenizer_training import train_tokenizer as train
+    from glm_tune.pretraining.corpus import read_documents
+    from glm_tune.pretraining.tokenizer_training import train_tokenizer as train
 
     documents = list(read_documents(corpus, min_chars=min_chars))
     tokenizer = train(documents, output_dir, vocab_size=vocab_size, model_type=model_type,

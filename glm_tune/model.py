@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from glm_tune import checkpoint as ckpt
+from glm_tune.constants import IGNORE_INDEX
 
 # The port masks scores as `scores * mask - 65504 * (1 - mask)`: a masked logit is exactly
 # -65504 (the fp16 maximum), so it survives a cast to half precision.
@@ -406,6 +407,25 @@ class GLMModel(nn.Module):
         """Vocabulary logits of hidden states: the output layer is the word embedding, no bias."""
         return F.linear(hidden, self.word_embeddings.weight)
 
+    def target_loss(
+        self,
+        hidden: torch.Tensor,
+        labels: torch.Tensor,
+        targets: tuple[torch.Tensor, torch.Tensor] | None = None,
+        label_smoothing: float = 0.0,
+    ) -> torch.Tensor:
+        """Mean cross-entropy of ``labels`` ``[b, q]`` (``IGNORE_INDEX`` where there is no target)
+        under the logits of ``hidden`` ``[b, q, h]``, in fp32.
+
+        Logits are computed only at the target positions (Part B, a fraction of the tokens): a
+        full ``[b, q, vocab]`` tensor would dominate memory for large vocabularies. ``targets``
+        gives those positions as ``(rows, columns)`` when the caller found them on the CPU, since
+        finding them on an accelerator waits for it at every step.
+        """
+        rows, columns = targets if targets is not None else (labels != IGNORE_INDEX).nonzero(as_tuple=True)
+        logits = self.lm_logits(hidden[rows, columns]).float()
+        return F.cross_entropy(logits, labels[rows, columns], label_smoothing=label_smoothing)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -448,10 +468,8 @@ class GLMModel(nn.Module):
         )
         if compute_logits is None:
             compute_logits = self.config.output_predict
-        logits = self.lm_logits(hidden) if compute_logits or labels is not None else None
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+        logits = self.lm_logits(hidden) if compute_logits else None
+        loss = self.target_loss(hidden, labels) if labels is not None else None
         return GLMOutput(logits=logits, last_hidden_states=hidden, loss=loss, past_key_values=presents)
 
     def _check_positions(self, position_ids: torch.Tensor, length: int) -> None:

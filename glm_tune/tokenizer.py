@@ -11,7 +11,7 @@ kind               class                  checkpoints
 
 Kind ``sentencepiece`` (``GLMSentencePieceTokenizer``) is any SentencePiece model
 ``tokenizer.model`` of N pieces with the Chinese layout of command tokens from id N on, for GLMs
-trained from scratch (:mod:`glm_tune.tokenizer_training` makes one).
+trained from scratch (:mod:`glm_tune.pretraining.tokenizer_training` makes one).
 
 Every tokenizer is a vocabulary of text pieces plus GLM's *command tokens* at fixed ids (see
 ``LAYOUTS`` below and GLM-NOTES part 1 section 8). ``encode`` splits the text on the command
@@ -36,7 +36,7 @@ from the vocabulary files. The ``transformers`` classes themselves are not used 
 constructors changed between 4.x and 5.x (5.x silently ignores 4.x's ``vocab_file=`` and builds
 a 5-token vocabulary); command tokens are handled above the backend in any case.
 
-The tensors that fill or score a blank are built from encoded ids in :mod:`glm_tune.inputs`;
+The tensors that fill or score a blank are built from encoded ids in :mod:`glm_tune.cloze.inputs`;
 each kind's files and command-token ids are data in :mod:`glm_tune.vocabulary`.
 """
 
@@ -61,18 +61,19 @@ from glm_tune.vocabulary import (
     BLANK_ROLES,
     BPE_MERGES,
     BPE_VOCAB,
-    KINDS,
     KIND_OF_CLASS,
-    Kind,
+    KINDS,
     LAYOUTS,
     ROLES,
     SP_MODEL,
     SP_MODEL_FLAGAI,
     SP_TOKENIZER_MODEL,
     TOKENIZER_CONFIG,
+    Kind,
     VocabularyLayout,
     sentencepiece_layout,
 )
+
 
 class GLMTokenizer:
     """A GLM tokenizer: text pieces plus command tokens at GLM's ids (use :func:`load_tokenizer`).
@@ -373,7 +374,7 @@ class GLMSentencePieceTokenizer(GLMChineseTokenizer):
         if self._sp.unk_id() != 0:
             raise ValueError(
                 f"{self._files[SP_TOKENIZER_MODEL]} has <unk> at piece {self._sp.unk_id()}; GLM's SentencePiece "
-                "tokenizers need it at 0 (train with unk_id=0, as glm_tune.tokenizer_training does)"
+                "tokenizers need it at 0 (train with unk_id=0, as glm_tune.pretraining.tokenizer_training does)"
             )
         commands = {s for s, _ in self._spec.roles.values()} | set(self._spec.extra)
         # A command string that is also a piece would decode ambiguously.

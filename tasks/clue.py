@@ -26,10 +26,10 @@ import random
 from functools import partial
 from typing import Any
 
-from glm_tune.readers import DataError, Row
-from glm_tune.task_definition import Task
-from glm_tune.template import MASK, Patterns, Template, Text
-from glm_tune.verbalizer import Verbalizer
+from glm_tune.cloze.template import MASK, Patterns, Template, Text
+from glm_tune.cloze.verbalizer import Verbalizer
+from glm_tune.task.definition import Task
+from glm_tune.task.readers import DataError, Row
 
 _FOLDS = 5
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from glm_tune.task_definition import Task
-from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
-from glm_tune.verbalizer import Verbalizer
 from glm_tune.tasks.superglue import entailment_pattern
+
+from glm_tune.cloze.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
+from glm_tune.cloze.verbalizer import Verbalizer
+from glm_tune.task.definition import Task
 
 _GLUE_FILES = {"train": "train.tsv", "validation": "dev.tsv"}
 

@@ -41,10 +41,10 @@ from __future__ import annotations
 
 import random
 
-from glm_tune.generation import GenerationConfig
-from glm_tune.readers import Row
-from glm_tune.task_definition import Task
-from glm_tune.template import Patterns, Template
+from glm_tune.cloze.generation import GenerationConfig
+from glm_tune.cloze.template import Patterns, Template
+from glm_tune.task.definition import Task
+from glm_tune.task.readers import Row
 
 SENTENCE_SEPARATOR = "<S_SEP>"
 
@@ -168,7 +168,7 @@ def _one_row_per_answer(rows: list[Row], split: str, rng: random.Random) -> list
 
 
 def _squad_qg_template(row: Row):
-    from glm_tune.template import MASK, Text
+    from glm_tune.cloze.template import MASK, Text
 
     return [Text(row["context"].rstrip(), "context"), " Question:", MASK, " Answer: ", Text(row["answer"], "answer")]
 

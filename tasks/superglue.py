@@ -22,11 +22,11 @@ import random
 from functools import partial
 from typing import Any
 
-from glm_tune.generation import GenerationConfig
-from glm_tune.readers import DataError, Row
-from glm_tune.task_definition import Task
-from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
-from glm_tune.verbalizer import Verbalizer
+from glm_tune.cloze.generation import GenerationConfig
+from glm_tune.cloze.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
+from glm_tune.cloze.verbalizer import Verbalizer
+from glm_tune.task.definition import Task
+from glm_tune.task.readers import DataError, Row
 
 SUPERGLUE_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "dev32": "dev32.jsonl", "test": "test.jsonl"}
 _FILES_NOTE = (

@@ -27,6 +27,31 @@ MAX_LINES = 650
 KNOWN_LONG_MODULES: set[str] = set()
 
 
+# Rule 1: the layer of a module is the subpackage it lives in (docs/architecture.md); the flat
+# core (model, checkpoint, tokenizer, vocabulary, constants, errors, table) is everything else.
+LAYER_OF_PACKAGE = {"cloze": "cloze", "metrics": "metrics", "task": "tasks", "tasks": "tasks", "verbalizers": "tasks",
+                    "training": "training", "pretraining": "pretraining"}
+CLI_MODULES = {"glm_tune.cli", "glm_tune.commands"}
+# What each layer may import besides itself: core <- cloze <- tasks <- training <- cli, with
+# metrics (importing only the core) and pretraining (core and training's trainer) as side branches.
+MAY_IMPORT = {
+    "core": set(),
+    "metrics": {"core"},
+    "cloze": {"core", "metrics"},
+    "tasks": {"core", "cloze", "metrics"},
+    "training": {"core", "cloze", "metrics", "tasks"},
+    "pretraining": {"core", "training"},
+    "cli": {"core", "cloze", "metrics", "tasks", "training", "pretraining"},
+}
+
+
+def layer(module: str) -> str:
+    if module in CLI_MODULES:
+        return "cli"
+    parts = module.split(".")
+    return LAYER_OF_PACKAGE.get(parts[1], "core") if len(parts) > 1 else "core"
+
+
 def find_modules(root: Path, package_dirs: dict[str, str]) -> dict[str, Path]:
     """Dotted module name -> file, for every ``.py`` file under the package folders."""
     modules = {}
@@ -58,7 +83,7 @@ def import_graph(modules: dict[str, Path]) -> tuple[dict[str, set[str]], set[str
     to ``a``; ``import a.b`` is an edge to ``a.b``. A module's own package ``__init__`` runs
     before it anyway, so only an explicit import of it counts. A module that imports a package
     and calls ``importlib.import_module`` is taken to import every module of that package: that
-    is how :func:`glm_tune.task.all_tasks` loads the task families, by name.
+    is how :func:`glm_tune.task.registry.all_tasks` loads the task families, by name.
     """
     edges: dict[str, set[str]] = {module: set() for module in modules}
     private = set()
@@ -142,6 +167,15 @@ def test_no_new_module_over_the_length_limit() -> None:
     assert not KNOWN_LONG_MODULES - long, f"gone, remove from KNOWN_LONG_MODULES: {KNOWN_LONG_MODULES - long}"
 
 
+def test_imports_follow_the_layers() -> None:
+    upward = sorted(f"{module} ({layer(module)}) imports {target} ({layer(target)})"
+                    for module, targets in EDGES.items() for target in targets
+                    if layer(target) != layer(module) and layer(target) not in MAY_IMPORT[layer(module)])
+    assert not upward, upward
+    # every layer is populated, so a module that moved out of its folder cannot hide in the core
+    assert {layer(module) for module in MODULES} == set(MAY_IMPORT)
+
+
 def test_the_graph_counts_lazy_and_relative_imports(tmp_path: Path) -> None:
     # a tiny package: a -> b at the top, b -> a inside a function (a cycle), c -> a through a
     # relative import of a private name, sub/__init__ -> sub/d relatively, d -> c absolutely,
@@ -172,6 +206,6 @@ def test_the_graph_counts_lazy_and_relative_imports(tmp_path: Path) -> None:
 
 def test_the_graph_covers_the_tasks_and_metrics_packages() -> None:
     # the task lookup imports the families (by name), which import only the Task definition
-    assert {"glm_tune.tasks", "glm_tune.tasks.clue", "glm_tune.tasks.superglue"} <= EDGES["glm_tune.task"]
-    assert "glm_tune.task_definition" in EDGES["glm_tune.tasks.clue"]
+    assert {"glm_tune.tasks", "glm_tune.tasks.clue", "glm_tune.tasks.superglue"} <= EDGES["glm_tune.task.registry"]
+    assert "glm_tune.task.definition" in EDGES["glm_tune.tasks.clue"]
     assert "glm_tune.metrics.rouge" in EDGES["glm_tune.metrics"]

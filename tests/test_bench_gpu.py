@@ -11,9 +11,8 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
-
 from conftest import PROJECT_ROOT
+from torch.utils.flop_counter import FlopCounterMode
 
 SCRIPT = PROJECT_ROOT / "bench" / "gpu.py"
 

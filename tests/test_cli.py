@@ -65,7 +65,7 @@ def test_fit_only_fields_come_from_the_dataclasses():
     """A field is fit's alone by its FIT_ONLY metadata, so one added later is placed by that too."""
     import dataclasses
 
-    from glm_tune.options import FIT_ONLY, fit_only_fields
+    from glm_tune.training.options import FIT_ONLY, fit_only_fields
 
     @dataclasses.dataclass
     class Options:

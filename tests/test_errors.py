@@ -8,13 +8,13 @@ import torch
 
 from glm_tune.checkpoint import CheckpointError, load_tensors
 from glm_tune.cli import main
-from glm_tune.corpus import CorpusError
+from glm_tune.cloze.template import TemplateError, UnknownPatternError
+from glm_tune.cloze.verbalizer import VerbalizerError
 from glm_tune.errors import GLMTuneError, MissingFileError, OptionError
 from glm_tune.metrics import EmptyMetricError
-from glm_tune.readers import DataError
-from glm_tune.template import TemplateError, UnknownPatternError
-from glm_tune.trainer import NonFiniteLossError
-from glm_tune.verbalizer import VerbalizerError
+from glm_tune.pretraining.corpus import CorpusError
+from glm_tune.task.readers import DataError
+from glm_tune.training.trainer import NonFiniteLossError
 
 
 def test_every_project_error_has_the_one_root_and_is_still_a_value_error():

@@ -5,13 +5,13 @@ from pathlib import Path
 import torch
 
 from glm_tune.checkpoint import resolve
-from glm_tune.data import DataOptions
-from glm_tune.fill import fill_text, load_model_and_tokenizer
-from glm_tune.generation import GenerationConfig
+from glm_tune.cloze.fill import fill_text, load_model_and_tokenizer
+from glm_tune.cloze.generation import GenerationConfig
 from glm_tune.model import load_model
-from glm_tune.run import FitConfig, evaluate
 from glm_tune.tokenizer import load_tokenizer
-from glm_tune.trainer import TrainerOptions
+from glm_tune.training.data import DataOptions
+from glm_tune.training.run import FitConfig, evaluate
+from glm_tune.training.trainer import TrainerOptions
 
 
 def test_glm_tiny_ships_inside_the_package_and_loads_offline():

@@ -120,6 +120,18 @@ def test_loss(model, golden):
 
 
 @torch.no_grad()
+def test_target_loss_given_its_positions_is_the_golden_loss(model, golden):
+    # the one target-token loss that finetuning and pretraining call, with targets found on the CPU
+    hidden = model(golden["loss.input_ids"], position_ids=golden["loss.position_ids"],
+                   attention_mask=golden["loss.sep"], compute_logits=False).last_hidden_states
+    labels = golden["loss.labels"]
+    targets = (labels != -100).nonzero(as_tuple=True)
+    torch.testing.assert_close(model.target_loss(hidden, labels, targets).reshape(1), golden["loss.loss"],
+                               atol=TOL, rtol=0)
+    assert model.target_loss(hidden, labels, targets, label_smoothing=0.1) != model.target_loss(hidden, labels)
+
+
+@torch.no_grad()
 def test_bf16_forward_within_documented_tolerance(model, golden):
     # Documented in the README: bf16 logits stay within 0.05 (absolute) of fp32 on the golden
     # model, where logits are O(1); bf16 keeps 8 bits of mantissa, so ~0.4% relative per op.

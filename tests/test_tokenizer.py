@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from glm_tune.cloze.inputs import build_inputs_for_generation, build_inputs_for_multiple_choice
 from glm_tune.errors import MissingFileError
-from glm_tune.inputs import build_inputs_for_generation, build_inputs_for_multiple_choice
 from glm_tune.tokenizer import GLMTokenizer, load_tokenizer
 
 ENGLISH = "The movie was great, and the actors were good."

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from flagai.model.glm_model import GLMModel
 from flagai.utils import save_checkpoint
 

@@ -27,14 +27,14 @@ from pathlib import Path
 import torch
 
 from glm_tune.checkpoint import resolve
-from glm_tune.data import DataOptions
 from glm_tune.model import GLMModel, load_model, save_model
-from glm_tune.module import TrainingOptions
-from glm_tune.readers import read_rows
-from glm_tune.run import FitConfig, evaluate, fit
-from glm_tune.task import get_task
+from glm_tune.task.readers import read_rows
+from glm_tune.task.registry import get_task
 from glm_tune.tokenizer import load_tokenizer
-from glm_tune.trainer import TrainerOptions
+from glm_tune.training.data import DataOptions
+from glm_tune.training.module import TrainingOptions
+from glm_tune.training.run import FitConfig, evaluate, fit
+from glm_tune.training.trainer import TrainerOptions
 
 SEEDS = (13, 21, 42)
 LEARNING_RATES = (1e-4, 5e-4)
@@ -84,11 +84,10 @@ def heldout_loss(model_dir: str, data_root: Path) -> dict[str, float]:
     The same tokenization, packing, split (seed 1234, 1%) and sample seeds as
     experiments/glm-tiny/pretrain.py, with one objective at a time.
     """
-    from glm_tune.corpus import default_corpus_files
     from glm_tune.constants import IGNORE_INDEX
-    from glm_tune.infilling import InfillingConfig, InfillingDataset, InfillingIds, collate
-    from glm_tune.infilling import pack_documents
-    from glm_tune.pretrain import split_chunks, tokenize_corpus
+    from glm_tune.pretraining.corpus import default_corpus_files
+    from glm_tune.pretraining.infilling import InfillingConfig, InfillingDataset, InfillingIds, collate, pack_documents
+    from glm_tune.pretraining.pretrain import split_chunks, tokenize_corpus
 
     tokenizer = load_tokenizer(resolve("glm-tiny"))
     model = load_model(model_dir).eval()

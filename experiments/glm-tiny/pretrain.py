@@ -2,9 +2,9 @@
 
     python experiments/glm-tiny/pretrain.py CORPUS_DIR TOKENIZER_DIR OUTPUT_DIR --seconds 420
 
-CORPUS_DIR holds the training-only raw text of ../shared/data (glm_tune.corpus.default_corpus_files:
+CORPUS_DIR holds the training-only raw text of ../shared/data (glm_tune.pretraining.corpus.default_corpus_files:
 SST-2 train sentences, FewGLUE and FewCLUE unlabeled files); TOKENIZER_DIR the SentencePiece
-tokenizer trained on the same text (glm_tune.tokenizer_training.train_tokenizer, 16000 pieces).
+tokenizer trained on the same text (glm_tune.pretraining.tokenizer_training.train_tokenizer, 16000 pieces).
 A short timing run first measures steps per second on this machine, so that the real run's
 learning-rate schedule ends (decays to 0) within --seconds instead of being cut off mid-way.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 
-from glm_tune.infilling import InfillingConfig
-from glm_tune.pretrain import PretrainConfig, pretrain
-from glm_tune.trainer import TrainerOptions
+from glm_tune.pretraining.infilling import InfillingConfig
+from glm_tune.pretraining.pretrain import PretrainConfig, pretrain
+from glm_tune.training.trainer import TrainerOptions
 
 
 def config(corpus: str, tokenizer: str, output: str, steps: int, args) -> PretrainConfig:

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import torch
 
-from glm_tune.data import DataOptions
-from glm_tune.decoding import DecodingOptions
-from glm_tune.module import TrainingOptions
-from glm_tune.run import FitConfig, evaluate, fit
-from glm_tune.task import get_task
-from glm_tune.trainer import TrainerOptions
+from glm_tune.cloze.decoding import DecodingOptions
+from glm_tune.task.registry import get_task
+from glm_tune.training.data import DataOptions
+from glm_tune.training.module import TrainingOptions
+from glm_tune.training.run import FitConfig, evaluate, fit
+from glm_tune.training.trainer import TrainerOptions
 
 GREEDY = {"lcsts": DecodingOptions(decoding_strategy="greedy", no_repeat_ngram_size=3),
           "cmrc2018": DecodingOptions(decoding_strategy="greedy")}

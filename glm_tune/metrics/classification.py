@@ -24,6 +24,7 @@ from torchmetrics.classification import (
 
 from glm_tune.metrics.base import Labels, MeanOfScores, as_labels, check_same_length, require_examples
 
+
 class _StatScoresInput:
     """Mixin for torchmetrics stat-score metrics (states ``tp``, ``fp``, ``tn``, ``fn``)."""
 

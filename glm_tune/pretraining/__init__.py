@@ -1,0 +1,1 @@
+"""Pretraining GLM: the corpus, the blank-infilling objective, the pretraining loop, tokenizer training."""

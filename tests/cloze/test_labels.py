@@ -1,0 +1,47 @@
+"""Rows -> label scores through template, verbalizer and scorer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glm_tune.cloze.labels import encode_rows, label_scores
+from glm_tune.cloze.scoring import score_candidates, single_token_scores
+from glm_tune.cloze.template import Template
+from glm_tune.cloze.verbalizer import Verbalizer
+from glm_tune.model import GLMModel
+
+ROWS = [{"sentence": "这部电影很好看"}, {"sentence": "剧情拖沓，演员表演生硬，不推荐"}, {"sentence": "一般"}]
+TEMPLATE = Template("{sentence}。总之很[MASK]。")
+
+
+@pytest.fixture(scope="module")
+def model(golden_dir):
+    return GLMModel.from_pretrained(str(golden_dir))
+
+
+@torch.no_grad()
+def test_single_token_path(model, zh):
+    labels = Verbalizer({"pos": ["对"], "neg": ["错"]}).tokenize(zh)
+    assert labels.single_token
+    scores = label_scores(model, zh, TEMPLATE, labels, ROWS, batch_size=2)
+    encoded = encode_rows(TEMPLATE, zh, ROWS, 128)
+    expected = single_token_scores(model, [e.input_ids for e in encoded], [e.mask_position for e in encoded],
+                                   labels.single_token_ids, sop_id=zh.sop_token_id, pad_id=zh.pad_token_id)
+    torch.testing.assert_close(scores, expected, atol=1e-5, rtol=0)
+
+
+@torch.no_grad()
+def test_multi_token_words_are_scored_exactly_and_combined(model, zh):
+    labels = Verbalizer({"a": ["拿破仑", "中国"], "b": ["谢邀"]}).tokenize(zh)
+    assert not labels.single_token
+    with pytest.warns(UserWarning, match="exact multi-token path"):
+        scores = label_scores(model, zh, TEMPLATE, labels, ROWS, batch_size=2)
+    assert scores.shape == (3, 2)
+    for i, encoded in enumerate(encode_rows(TEMPLATE, zh, ROWS, 128)):
+        words = score_candidates(model, [encoded.input_ids], [encoded.mask_position], [labels.candidates],
+                                 sop_id=zh.sop_token_id, eop_id=zh.eop_token_id, pad_id=zh.pad_token_id)[0]
+        torch.testing.assert_close(scores[i, 0], torch.logsumexp(words[:2], 0), atol=1e-5, rtol=0)
+        torch.testing.assert_close(scores[i, 1], words[2], atol=1e-5, rtol=0)
+    best = label_scores(model, zh, TEMPLATE, labels, ROWS, combine="max", prefer_single_token=False)
+    assert (best <= scores + 1e-6).all()
