@@ -129,8 +129,9 @@ def fill(
             THUDM and FlagAI checkpoints, as their generation scripts do; true for the hub layout,
             as the Hugging Face port's tokenizer does).
     """
-    from glm_tune.cloze.fill import fill_text, load_model_and_tokenizer, score_choices
+    from glm_tune.cloze.fill import fill_text, score_choices
     from glm_tune.cloze.generation import GenerationConfig
+    from glm_tune.loading import load_model_and_tokenizer
 
     if not model:
         raise OptionError("--model is required: a known name (glm-tune models), a hub id or a directory")
@@ -140,8 +141,8 @@ def fill(
         repetition_penalty=repetition_penalty, temperature=temperature,
         top_k=top_k, top_p=top_p, seed=seed,
     )
-    glm, tok = load_model_and_tokenizer(model, tokenizer, device=device, model_config=model_config,
-                                        activation=activation)
+    overrides = {"activation": activation} if activation else {}
+    glm, tok = load_model_and_tokenizer(model, tokenizer, device=device, model_config=model_config, **overrides)
     texts = [text] if text is not None else [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise OptionError("no text given and nothing on standard input")

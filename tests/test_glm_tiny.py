@@ -5,8 +5,9 @@ from pathlib import Path
 import torch
 
 from glm_tune.checkpoint import resolve
-from glm_tune.cloze.fill import fill_text, load_model_and_tokenizer
+from glm_tune.cloze.fill import fill_text
 from glm_tune.cloze.generation import GenerationConfig
+from glm_tune.loading import load_model_and_tokenizer
 from glm_tune.model import load_model
 from glm_tune.tokenizer import load_tokenizer
 from glm_tune.training.data import DataOptions

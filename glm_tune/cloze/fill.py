@@ -1,5 +1,6 @@
 """Fill the blanks of a text, or score choices for its blank: the seed use case, from Python.
 
+    from glm_tune.loading import load_model_and_tokenizer
     model, tokenizer = load_model_and_tokenizer("glm-large-ch")
     fill_text(model, tokenizer, "北京故宫是中国[MASK]非物质文化遗产。").text
     score_choices(model, tokenizer, "凯旋门是为纪念[MASK]而建。", ["拿破仑", "凯撒大帝"])
@@ -13,13 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
-from glm_tune.checkpoint import resolve
 from glm_tune.cloze.generation import GenerationConfig, fill_blanks_in_turn
 from glm_tune.cloze.scoring import score_candidates
 from glm_tune.constants import BLANKS
 from glm_tune.errors import OptionError
 from glm_tune.model import GLMModel
-from glm_tune.tokenizer import load_tokenizer
 
 FILL_DEFAULTS = GenerationConfig(repetition_penalty=1.3, no_repeat_ngram_size=3)
 """Decoding of :func:`fill_text` and `glm-tune fill` when none is given: greedy with a repetition
@@ -28,19 +27,6 @@ penalty and no repeated trigram, against the loops small models fall into (glm-t
 them, ``的故宫,是#idiom#,`` with them; see its model card)."""
 _BLANK_RE = re.compile("|".join(re.escape(b) for b in BLANKS))
 _EMPTY_RETRIES = 3
-
-
-def load_model_and_tokenizer(model: str, tokenizer: str | None = None, device: str = "cpu",
-                              dtype: torch.dtype | None = None, model_config: str | None = None,
-                              activation: str | None = None):
-    """Load a GLM and its tokenizer; the tokenizer comes from the model's directory unless given.
-
-    ``model_config`` and ``activation`` are those of :meth:`GLMModel.from_pretrained`.
-    """
-    directory = resolve(model)
-    overrides = {"activation": activation} if activation else {}
-    glm = GLMModel.from_pretrained(str(directory), config=model_config, dtype=dtype, **overrides).to(device)
-    return glm, load_tokenizer(str(tokenizer or (directory if directory.is_dir() else directory.parent)))
 
 
 @dataclass

@@ -23,10 +23,10 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from glm_tune.checkpoint import resolve
 from glm_tune.constants import IGNORE_INDEX
 from glm_tune.errors import OptionError
-from glm_tune.model import GLMConfig, GLMModel, load_model, save_model
+from glm_tune.loading import load_model_and_tokenizer
+from glm_tune.model import GLMConfig, GLMModel, save_model
 from glm_tune.pretraining.corpus import CorpusReport, read_documents
 from glm_tune.pretraining.infilling import (
     EpochSampler,
@@ -220,12 +220,14 @@ def pretrain(config: PretrainConfig, callbacks: list[Callback] | None = None) ->
         raise OptionError(f"PretrainConfig.save_dtype must be one of {', '.join(_DTYPES)}, got {config.save_dtype!r}")
     out = Path(config.output_dir)
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    tokenizer = load_tokenizer(config.tokenizer if config.tokenizer is not None else resolve(config.model))
     if config.model is None:
+        tokenizer = load_tokenizer(config.tokenizer)
         model = _new_model(config, tokenizer)
     else:
         overrides = {"activation": config.activation} if config.activation else {}
-        model = load_model(config.model, config=config.model_config, **overrides).train()
+        model, tokenizer = load_model_and_tokenizer(config.model, config.tokenizer, model_config=config.model_config,
+                                                    **overrides)
+        model.train()
     _check_fits(model.config, tokenizer, config.infilling)
 
     documents = tokenize_corpus(tokenizer, config.corpus, config.min_chars)

@@ -31,11 +31,11 @@ from glm_tune.atomic import write_text_atomic
 from glm_tune.checkpoint import CheckpointError, load_tensors, resolve
 from glm_tune.cloze.decoding import DecodingOptions
 from glm_tune.cloze.verbalizer import Verbalizer
-from glm_tune.errors import MissingFileError, OptionError
-from glm_tune.model import load_model, save_model
+from glm_tune.errors import OptionError
+from glm_tune.loading import load_model_and_tokenizer
+from glm_tune.model import save_model
 from glm_tune.task.file import TaskOptions, task_from_record, task_record
 from glm_tune.task.registry import Task, resolve_task
-from glm_tune.tokenizer import load_tokenizer
 from glm_tune.training.data import ClozeDataModule, DataOptions, write_predictions
 from glm_tune.training.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
 from glm_tune.training.module import ClozeModule, TrainingOptions
@@ -232,21 +232,9 @@ def _load_backbone(config: FitConfig):
     if config.training.dropout is not None:
         p = config.training.dropout
         overrides = dict(embedding_dropout_prob=p, attention_dropout_prob=p, output_dropout_prob=p)
-    directory = resolve(config.model)
     if config.activation is not None:
         overrides["activation"] = config.activation
-    model = load_model(directory, config=config.model_config, **overrides)
-    tokenizer_dir = config.tokenizer or directory
-    try:
-        tokenizer = load_tokenizer(tokenizer_dir)
-    except MissingFileError as error:
-        raise CheckpointError(f"{error}; pass --tokenizer with the tokenizer's directory") from None
-    if model.config.vocab_size < len(tokenizer):
-        raise CheckpointError(
-            f"the tokenizer in {tokenizer_dir} has {len(tokenizer)} ids but the model {config.model} only "
-            f"{model.config.vocab_size} embedding rows: they do not belong together"
-        )
-    return model, tokenizer
+    return load_model_and_tokenizer(config.model, config.tokenizer, model_config=config.model_config, **overrides)
 
 
 def _build(config: FitConfig, task: Task, *, verbalizer: Verbalizer | None = None,

@@ -132,7 +132,8 @@ def test_fill_defaults_stop_glm_tiny_repeating_itself():
     import inspect
 
     from glm_tune.cli import fill
-    from glm_tune.cloze.fill import FILL_DEFAULTS, fill_text, load_model_and_tokenizer
+    from glm_tune.cloze.fill import FILL_DEFAULTS, fill_text
+    from glm_tune.loading import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer("glm-tiny")
     text = "北京故宫是中国[MASK]非物质文化遗产。"

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from glm_tune.cli import main
-from glm_tune.cloze.fill import fill_text, load_model_and_tokenizer, score_choices
+from glm_tune.cloze.fill import fill_text, score_choices
 from glm_tune.cloze.generation import GenerationConfig
+from glm_tune.loading import load_model_and_tokenizer
 
 
 @pytest.fixture(scope="module")
