@@ -48,6 +48,13 @@ SST2 = _glue_task(
 # RTE, MRPC, QNLI, CoLA: GLM's RtePVP, MrpcPVP, QnliPVP and ColaPVP (tasks/superglue/pvp.py)
 # --------------------------------------------------------------------------------------------
 
+def _entailment_names(rows, split, rng):
+    """The hub's glue/rte and glue/qnli labels are class indices (0 entailment, 1 not_entailment);
+    GLUE's TSV files spell them out. Either way the rows carry the names."""
+    names = {"0": "entailment", "1": "not_entailment"}
+    return [dict(r, label=names.get(str(r["label"]), str(r["label"]))) for r in rows]
+
+
 GLUE_RTE = _glue_task(
     "glue-rte",
     words="rte",
@@ -56,15 +63,12 @@ GLUE_RTE = _glue_task(
     metrics=("accuracy",),
     max_length=256,
     hub_dataset=("nyu-mll/glue", "rte"),
+    expand=_entailment_names,
     description=(
         "GLUE RTE (the same data as SuperGLUE's 'rte', in GLUE's TSV: index, sentence1 premise, "
         "sentence2 hypothesis, label entailment/not_entailment); train.tsv / dev.tsv; GLM's RtePVP"
     ),
 )
-# The hub's glue/rte labels are class indices 0 entailment, 1 not_entailment.
-GLUE_RTE.expand = lambda rows, split, rng: [
-    dict(r, label={"0": "entailment", "1": "not_entailment"}.get(str(r["label"]), str(r["label"]))) for r in rows
-]
 
 
 def _mrpc_pattern(pattern_id: int):
@@ -115,14 +119,12 @@ QNLI = _glue_task(
     metrics=("accuracy",),
     max_length=256,
     hub_dataset=("nyu-mll/glue", "qnli"),
+    expand=_entailment_names,
     description=(
         "GLUE QNLI (does the sentence answer the question?); GLUE's train.tsv / dev.tsv with header "
         "index, question, sentence, label entailment/not_entailment; GLM's QnliPVP"
     ),
 )
-QNLI.expand = lambda rows, split, rng: [
-    dict(r, label={"0": "entailment", "1": "not_entailment"}.get(str(r["label"]), str(r["label"]))) for r in rows
-]
 
 
 COLA = _glue_task(

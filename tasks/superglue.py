@@ -390,7 +390,8 @@ WSC = _superglue_task(
         "same pronoun); prediction True iff span1 scores best; training keeps True rows only. "
         f"GLM trains it with the mix loss and length penalty 1; {_FILES_NOTE}"
     ),
-    extra={"loss": "mix", "length_penalty": 1.0},
+    loss="mix",
+    length_penalty=1.0,
 )
 
 

@@ -22,9 +22,12 @@ Kind = Literal["classification", "multiple_choice", "generation"]
 Expand = Callable[[list[Row], str, random.Random], list[Row]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Task:
-    """Everything glm-tune needs to turn a data set into cloze questions and score them."""
+    """Everything glm-tune needs to turn a data set into cloze questions and score them.
+
+    Frozen: a registered task is shared by every run in the process, so a run that changed it
+    would change the next one; make a variant with ``dataclasses.replace``."""
 
     name: str
     kind: Kind
@@ -76,7 +79,12 @@ class Task:
     hub_dataset: tuple[str, ...] | None = None
     """``datasets.load_dataset`` arguments for the same data on the hub (needs a network)."""
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    loss: Literal["cross_entropy", "generative", "mix"] = "cross_entropy"
+    """The training loss ``--loss auto`` picks: cross-entropy over the label or candidate
+    scores, the gold fill's log-prob (generative), or both (mix: GLM's WSC loss)."""
+    length_penalty: float = 0.0
+    """Candidate log-probs are divided by ``tokens ** length_penalty`` unless ``--length-penalty``
+    is given (0: summed log-probs; GLM's WSC uses 1, the mean per token)."""
 
     def label_words(self, pattern_id: int | None = None) -> Verbalizer:
         if self.verbalizer is None:

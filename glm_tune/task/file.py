@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,7 +207,7 @@ def task_from_definition(definition: Mapping[str, Any], *, source: str | None, b
         target=_target(d["target"]) if kind == "generation" else None,
         metric_options=metric_options,
         description=f"defined in {source}" if source else "defined by command-line options",
-        extra={"definition": d}, source=source or "the command line", base_dir=base_dir,
+        definition=d, source=source or "the command line", base_dir=base_dir,
     )
     return task
 
@@ -226,16 +226,20 @@ def task_record(task: Task) -> dict[str, Any]:
     if not isinstance(task, FileTask):
         return {}
     source = task.source if task.source != "the command line" else None
-    return {"task_definition": task.extra["definition"], "task_source": source,
+    return {"task_definition": task.definition, "task_source": source,
             "task_base_dir": str(task.base_dir) if task.base_dir else None}
 
 
-@dataclass
+@dataclass(frozen=True)
 class FileTask(Task):
     """A task from a file or options: data files relative to its folder, errors that name it."""
 
     source: str = "the command line"
+    """Where the definition came from (a file name), for error messages."""
     base_dir: Path | None = None
+    """The folder data file names are relative to."""
+    definition: dict[str, Any] = field(default_factory=dict)
+    """The definition as read, kept in a saved model's glm_tune.json so the task can be rebuilt."""
 
     def load_split(self, split: str, data_dir: str | Path | None = None, *, skip_bad_rows: bool = False,
                    seed: int = 1234):
@@ -276,7 +280,7 @@ class FileTask(Task):
 
     def _check_choices(self, row: Row) -> None:
         """Candidates and answers are checked as rows load, so a bad one is named by its line."""
-        column = self.extra["definition"].get("answer")
+        column = self.definition.get("answer")
         try:
             self.candidates(row)
             if column is not None and row.get(column) not in (None, ""):

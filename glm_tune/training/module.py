@@ -121,9 +121,9 @@ class ClozeModule(pl.LightningModule):
             raise ValueError(f"--rouge_postprocess cleans summaries before ROUGE; task {task.name} is scored with "
                              f"{', '.join(task.metrics)}")
         self.rouge_postprocess = rouge_postprocess
-        self.loss_kind = task.extra.get("loss", "cross_entropy") if options.loss == "auto" else options.loss
+        self.loss_kind = task.loss if options.loss == "auto" else options.loss
         self.length_penalty = (
-            task.extra.get("length_penalty", 0.0) if options.length_penalty is None else options.length_penalty
+            task.length_penalty if options.length_penalty is None else options.length_penalty
         )
         if task.kind == "classification":
             if labels is None:
