@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from glm_tune.errors import OptionError
+from glm_tune.finetune_defaults import FALLBACK_LEARNING_RATE
 from glm_tune.generation import GenerationConfig, generate_spans
 from glm_tune.lora import DEFAULT_TARGETS, add_lora
 from glm_tune.model import GLMModel
@@ -42,8 +43,9 @@ _NO_CANDIDATE = -1e4
 class TrainingOptions:
     """What is trained and how: optimiser, loss, and parameter-efficient options."""
 
-    learning_rate: float = 1e-5
-    """Peak learning rate of AdamW (GLM-Large SuperGLUE: 1e-5)."""
+    learning_rate: float | None = None
+    """Peak learning rate of AdamW (default: the model's finetuning default, glm-tiny's 1e-4,
+    else 1e-5, GLM-Large's SuperGLUE rate)."""
     weight_decay: float = 0.1
     """AdamW weight decay; biases and LayerNorm parameters are never decayed."""
     adam_beta1: float = 0.9
@@ -315,7 +317,8 @@ class ClozeModule(pl.LightningModule):
     def configure_optimizers(self) -> dict:
         o = self.options
         return build_optimizer(
-            self, learning_rate=o.learning_rate, weight_decay=o.weight_decay, betas=(o.adam_beta1, o.adam_beta2),
+            self, learning_rate=FALLBACK_LEARNING_RATE if o.learning_rate is None else o.learning_rate,
+            weight_decay=o.weight_decay, betas=(o.adam_beta1, o.adam_beta2),
             eps=o.adam_eps, total_steps=int(self.trainer.estimated_stepping_batches), warmup_ratio=o.warmup_ratio,
             decay_ratio=o.lr_decay_ratio,
         )

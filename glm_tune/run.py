@@ -31,6 +31,7 @@ from glm_tune.checkpoint import CheckpointError, load_tensors, resolve
 from glm_tune.data import ClozeDataModule, DataOptions, write_predictions
 from glm_tune.decoding import DecodingOptions
 from glm_tune.errors import OptionError
+from glm_tune.finetune_defaults import apply_finetune_defaults
 from glm_tune.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
 from glm_tune.model import load_model, save_model
 from glm_tune.module import ClozeModule, TrainingOptions
@@ -229,6 +230,7 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     ``callbacks`` are extra Lightning callbacks for the training run (early stopping, ...).
     """
     check_options(config, "fit")
+    config = apply_finetune_defaults(config, announce=not _launched_process())
     task = resolve_task(config.task, config.task_options)
     monitor = _monitor(task, config.trainer)
     out = _output_dir(config)
