@@ -252,11 +252,13 @@ class ClozeModule(pl.LightningModule):
                         "scores": [round(float(v), 6) for v in s]})
         return out
 
-    def _evaluate(self, batch: dict[str, Any], metrics) -> None:
+    def _evaluate(self, batch: dict[str, Any], metrics) -> list[dict[str, Any]]:
+        """Update ``metrics`` with the batch's labelled rows; returns their predictions (with the
+        gold ``label`` for classification), which callbacks see as the step's outputs."""
         predictions = self.predict_batch(batch)
         labelled = [j for j, flag in enumerate(batch["labelled"]) if flag]
         if not labelled:
-            return
+            return []
         predictions = [predictions[j] for j in labelled]
         kind = self.task.kind
         extra = {}
@@ -270,8 +272,10 @@ class ClozeModule(pl.LightningModule):
                 texts = [clean_summary(t, self.task.language) for t in texts]
             metrics.update(texts, [self.task.gold_texts(rows[p["index"]]) for p in predictions], **extra)
         elif kind == "classification":
-            metrics.update(torch.tensor([p["label_index"] for p in predictions]),
-                           batch["labels"][labelled].cpu(), **extra)
+            golds = batch["labels"][labelled].cpu()
+            metrics.update(torch.tensor([p["label_index"] for p in predictions]), golds, **extra)
+            for p, gold in zip(predictions, golds.tolist()):
+                p["label"] = self.labels.labels[gold]
         elif set(self.task.metrics) & {"em", "f1"}:
             golds = [[self.tokenizer.decode(batch["candidates"][j][g]).strip() for g in batch["golds"][j]]
                      for j in labelled]
@@ -282,6 +286,7 @@ class ClozeModule(pl.LightningModule):
             chosen = [p["label_index"] for p in predictions]
             target = [c if c in batch["golds"][j] else -1 for c, j in zip(chosen, labelled)]
             metrics.update(chosen, target, **extra)
+        return predictions
 
     def _rows(self) -> list[dict[str, Any]]:
         datamodule = self.trainer.datamodule
@@ -292,8 +297,8 @@ class ClozeModule(pl.LightningModule):
         }.get(getattr(stage, "value", stage), "predict")
         return datamodule.split(name).rows
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics)
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        return self._evaluate(batch, self.val_metrics)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics(self.val_metrics, "val")

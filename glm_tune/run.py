@@ -48,6 +48,7 @@ from glm_tune.trainer import (
     checkpoint_dir,
     last_checkpoint,
 )
+from glm_tune.val_predictions import VAL_PREDICTIONS, ValidationPredictions
 from glm_tune.verbalizer import Verbalizer
 
 RUN_RECORD = "glm_tune.json"
@@ -170,7 +171,7 @@ def make_writable_dir(path: Path, option: str) -> None:
 def _remove_run(out: Path) -> None:
     for name in (checkpoint_dir(out), out / "model", out / "logs"):
         shutil.rmtree(name, ignore_errors=True)
-    for name in (out / FIT_CONFIG, out / METRICS_FILE):
+    for name in (out / FIT_CONFIG, out / METRICS_FILE, out / VAL_PREDICTIONS):
         name.unlink(missing_ok=True)
 
 
@@ -250,7 +251,7 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     best = checkpoint_dir(out) / f"{BEST}.ckpt"
     if best.is_file():
         load_checkpoint_weights(module, best)
-    evaluation = _evaluation_trainer(config, out)
+    evaluation = _evaluation_trainer(config, out, [ValidationPredictions(out / VAL_PREDICTIONS)])
     metrics = {}
     if not config.trainer.no_validation:
         metrics = _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
@@ -333,10 +334,10 @@ def _check_predictions_path(path: Path, input_file: Path) -> None:
         raise OptionError(f"--output {path}: cannot write there ({error.strerror or error})") from None
 
 
-def _evaluation_trainer(config: FitConfig, out: Path) -> pl.Trainer:
+def _evaluation_trainer(config: FitConfig, out: Path, callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     """A Trainer that only evaluates: no checkpoints, no loggers, rows sharded by ClozeBatchSampler."""
     return build_trainer(dataclasses.replace(config.trainer, loggers=[]), out, enable_checkpointing=False,
-                         distributed_sampler=False)
+                         distributed_sampler=False, callbacks=callbacks)
 
 
 def _saved_model_run(config: FitConfig, predict_file: str | Path | None = None, command: str = "validate"):
