@@ -10,8 +10,9 @@ SST-2 dev set (872 rows, held out: no recipe or baseline setting was tuned on it
 ``best.ckpt`` by it, so the table gives glm-tiny's last epoch too, which nothing selected).
 
 Recipes (``--recipes``): ``defaults`` (nothing set: glm-tiny's config.json decides),
-``lr3e-4`` (learning rate 3e-4, default epochs), ``stepsK`` (default learning rate, and at
-least K optimizer steps: max(default epochs, ceil(K / steps per epoch)) epochs). Results are
+``lrX`` (learning rate X, default epochs), ``stepsK`` (at least K optimizer steps:
+max(default epochs, ceil(K / steps per epoch)) epochs), or both joined by ``+``. A recipe whose
+learning rate and epochs equal an earlier run's at a size reuses that run (training is seeded). Results are
 written after every run (JSON beside the markdown), so a stopped experiment keeps what it measured.
 Needs scikit-learn (an experiment-only dependency).
 """
@@ -59,16 +60,27 @@ def baseline(rows: list[dict], dev: list[dict]) -> float:
 
 
 def recipe_options(recipe: str, size: int) -> tuple[TrainingOptions, TrainerOptions]:
+    """Options of a recipe: ``defaults``, or ``+``-joined changes ``lrX`` and ``stepsK``."""
     defaults = model_defaults("glm-tiny")
-    if recipe == "defaults":
-        return TrainingOptions(), TrainerOptions()
-    if recipe.startswith("lr"):
-        return TrainingOptions(learning_rate=float(recipe[2:])), TrainerOptions()
-    match = re.fullmatch(r"steps(\d+)", recipe)
-    if match:
-        epochs = max(defaults["max_epochs"], math.ceil(int(match.group(1)) / math.ceil(size / BATCH)))
-        return TrainingOptions(), TrainerOptions(max_epochs=epochs)
-    raise SystemExit(f"unknown recipe {recipe!r}")
+    training, trainer = TrainingOptions(), TrainerOptions()
+    for change in recipe.split("+"):
+        steps = re.fullmatch(r"steps(\d+)", change)
+        if change == "defaults":
+            continue
+        if change.startswith("lr"):
+            training.learning_rate = float(change[2:])
+        elif steps:
+            trainer.max_epochs = max(defaults["max_epochs"], math.ceil(int(steps.group(1)) / math.ceil(size / BATCH)))
+        else:
+            raise SystemExit(f"unknown recipe {recipe!r}")
+    return training, trainer
+
+
+def settings(recipe: str, size: int) -> tuple[float, int]:
+    """(learning rate, epochs) a recipe trains with: two recipes that agree share one run."""
+    defaults = model_defaults("glm-tiny")
+    training, trainer = recipe_options(recipe, size)
+    return (training.learning_rate or defaults["learning_rate"], trainer.max_epochs or defaults["max_epochs"])
 
 
 def val_curve(out: Path) -> list[float]:
@@ -141,7 +153,10 @@ def main() -> None:
         results["baseline"][str(size)] = baseline(same_rows(args.data_dir, size), dev)
     for recipe in args.recipes:
         for size in args.sizes:
-            results["glm"].setdefault(recipe, {})[str(size)] = run_glm(args.data_dir, args.work, recipe, size)
+            same = [runs[str(size)] for other, runs in results["glm"].items() if str(size) in runs
+                    and settings(other, size) == settings(recipe, size)]
+            results["glm"].setdefault(recipe, {})[str(size)] = (
+                same[0] if same else run_glm(args.data_dir, args.work, recipe, size))
             write(results, args.results)
             print(recipe, size, results["glm"][recipe][str(size)], flush=True)
 
