@@ -1,6 +1,6 @@
 """Finetuning hyper-parameters a model recommends for itself, applied where the user set none.
 
-A model's ``config.json`` may carry ``"finetune_defaults": {"learning_rate": 1e-4, "max_epochs": 2}``
+A model's ``config.json`` may carry ``"finetune_defaults": {"learning_rate": 3e-4, "max_epochs": 2}``
 (glm-tiny does: the project-wide 1e-5, GLM-Large's SuperGLUE rate, teaches an 8M-parameter model
 nothing from a few thousand rows). :func:`apply_finetune_defaults` fills the options left unset
 (``None`` in the option dataclasses) from it, else from the project-wide fallbacks below, so an

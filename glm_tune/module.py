@@ -44,7 +44,7 @@ class TrainingOptions:
     """What is trained and how: optimiser, loss, and parameter-efficient options."""
 
     learning_rate: float | None = None
-    """Peak learning rate of AdamW (default: the model's finetuning default, glm-tiny's 1e-4,
+    """Peak learning rate of AdamW (default: the model's finetuning default, glm-tiny's 3e-4,
     else 1e-5, GLM-Large's SuperGLUE rate)."""
     weight_decay: float = 0.1
     """AdamW weight decay; biases and LayerNorm parameters are never decayed."""

@@ -319,7 +319,8 @@ def build_trainer(
         ))
     return pl.Trainer(
         # Unset with no step limit: the fallback (fit has already put the model's default there).
-        max_epochs=FALLBACK_MAX_EPOCHS if options.max_epochs is None and options.max_steps == -1 else options.max_epochs,
+        max_epochs=(FALLBACK_MAX_EPOCHS if options.max_epochs is None and options.max_steps == -1
+                    else options.max_epochs),
         max_steps=options.max_steps,
         precision=options.precision,
         accelerator=options.accelerator,

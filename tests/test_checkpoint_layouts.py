@@ -333,6 +333,6 @@ def test_a_payload_from_a_blocked_module_is_refused_without_torchs_advice(tmp_pa
     with pytest.raises(CheckpointError) as error:
         load_tensors(tmp_path / "evil.ckpt")
     message = str(error.value)
-    assert message.startswith(f"{tmp_path / 'evil.ckpt'}: refused to read it: it refers to {os.system.__module__}.system, "
-                              "which is not plain data.")
+    assert message.startswith(f"{tmp_path / 'evil.ckpt'}: refused to read it: it refers to "
+                              f"{os.system.__module__}.system, which is not plain data.")
     assert "weights_only" not in message and not ran.exists()

@@ -33,30 +33,30 @@ def _model_without_defaults(tmp_path, defaults=None):
 
 
 def test_glm_tiny_carries_its_defaults():
-    assert model_defaults("glm-tiny") == {"learning_rate": 1e-4, "max_epochs": 2}
+    assert model_defaults("glm-tiny") == {"learning_rate": 3e-4, "max_epochs": 2}
 
 
 def test_unset_options_take_the_models_defaults_and_say_so(capsys):
     config = apply_finetune_defaults(_config())
-    assert (config.training.learning_rate, config.trainer.max_epochs) == (1e-4, 2)
+    assert (config.training.learning_rate, config.trainer.max_epochs) == (3e-4, 2)
     assert capsys.readouterr().err == (
-        "glm-tiny's finetuning defaults: --learning-rate 0.0001, --max-epochs 2 (set an option to override it)\n")
+        "glm-tiny's finetuning defaults: --learning-rate 0.0003, --max-epochs 2 (set an option to override it)\n")
 
 
 def test_the_users_value_wins(capsys):
-    given = FitConfig(task="sst2", model="glm-tiny", training=TrainingOptions(learning_rate=3e-4),
+    given = FitConfig(task="sst2", model="glm-tiny", training=TrainingOptions(learning_rate=5e-4),
                       trainer=TrainerOptions(max_epochs=5))
     config = apply_finetune_defaults(given)
-    assert (config.training.learning_rate, config.trainer.max_epochs) == (3e-4, 5)
+    assert (config.training.learning_rate, config.trainer.max_epochs) == (5e-4, 5)
     assert capsys.readouterr().err == ""
     config = apply_finetune_defaults(dataclasses.replace(given, training=TrainingOptions()))
-    assert (config.training.learning_rate, config.trainer.max_epochs) == (1e-4, 5)
-    assert "--learning-rate 0.0001 (" in capsys.readouterr().err
+    assert (config.training.learning_rate, config.trainer.max_epochs) == (3e-4, 5)
+    assert "--learning-rate 0.0003 (" in capsys.readouterr().err
 
 
 def test_max_steps_leaves_the_epochs_to_the_steps():
     config = apply_finetune_defaults(_config(max_steps=50), announce=False)
-    assert (config.training.learning_rate, config.trainer.max_epochs) == (1e-4, None)
+    assert (config.training.learning_rate, config.trainer.max_epochs) == (3e-4, None)
 
 
 def test_a_model_without_defaults_gets_the_fallbacks_silently(tmp_path, capsys):
@@ -77,5 +77,5 @@ def test_the_cli_leaves_unset_options_unset():
     parser = build_parser({"fit"})
     unset = _fit_config(parser.parse_args(_normalise(["fit", "--task", "sst2"])).fit)
     assert (unset.training.learning_rate, unset.trainer.max_epochs) == (None, None)
-    given = _fit_config(parser.parse_args(_normalise(["fit", "--task", "sst2", "--learning-rate", "3e-4"])).fit)
-    assert given.training.learning_rate == 3e-4
+    given = _fit_config(parser.parse_args(_normalise(["fit", "--task", "sst2", "--learning-rate", "5e-4"])).fit)
+    assert given.training.learning_rate == 5e-4
