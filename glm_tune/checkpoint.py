@@ -301,7 +301,9 @@ def _rng_state_types() -> list[Any]:
     ]
 
 
-_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+# torch's two wordings: "Unsupported global: GLOBAL io.open", and for a module it blocks outright
+# (os, posix, subprocess, ...) "Trying to load unsupported GLOBAL posix.system whose module ...".
+_UNSUPPORTED_GLOBAL = re.compile(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)")
 
 
 def load_tensors(file: Path) -> Any:

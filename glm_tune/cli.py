@@ -85,8 +85,13 @@ def _print_metrics(metrics: dict[str, float], where: str | None = None) -> None:
 def _fit(namespace) -> None:
     from glm_tune.training.run import fit
 
+    from glm_tune.report import find_logs, write_report
+
     result = fit(_fit_config(namespace))
-    _print_metrics(result.metrics, f"\nmetrics: {result.output_dir / 'metrics.json'}\nmodel:   {result.model_dir}")
+    # The picture of the run (`glm-tune report` draws it again), when the CSV logger wrote its logs.
+    drawn = f"\nreport:  {write_report(result.output_dir).curves}" if find_logs(result.output_dir) else ""
+    _print_metrics(result.metrics, f"\nmetrics: {result.output_dir / 'metrics.json'}\nmodel:   {result.model_dir}"
+                                   + drawn)
 
 
 def _evaluate(stage: str):
@@ -132,6 +137,7 @@ _HELP = {
     "models": "List the GLM checkpoints glm-tune knows by name, with sizes and tokenizers.",
     "tasks": "List every task glm-tune knows, with its kind, language, metrics and data files.",
     "fill": "Fill the blanks of a text with a GLM, or score choices for its blank.",
+    "report": "Draw a fit run's training loss and validation metrics (and confusion matrix) as PNGs.",
     "convert": "Write a checkpoint of any layout (THUDM, model-parallel shards, FlagAI, PaddleNLP) in the hub layout.",
 }
 
@@ -227,6 +233,18 @@ def _function_parser(function, positional: bool = False):
     return build
 
 
+def _report_parser():
+    from glm_tune.report import report
+
+    return _function_parser(report, positional=True)()
+
+
+def _report(namespace) -> None:
+    from glm_tune.report import report
+
+    _function_command(report)(namespace)
+
+
 def _pretrain_parser():
     from jsonargparse import ActionConfigFile
 
@@ -290,13 +308,13 @@ def _suite(namespace) -> None:
 _HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("test"), "predict": _predict,
              "models": _function_command(models), "tasks": _function_command(tasks), "fill": _function_command(fill),
              "suite": _suite, "pretrain": _pretrain, "train-tokenizer": _function_command(train_tokenizer),
-             "convert": _function_command(convert)}
+             "convert": _function_command(convert), "report": _report}
 
 _SUBPARSERS = {"fit": _fit_parser, "validate": _evaluate_parser("validate"), "test": _evaluate_parser("test"),
                "predict": _predict_parser, "suite": _suite_parser, "pretrain": _pretrain_parser,
                "train-tokenizer": _function_parser(train_tokenizer), "models": _function_parser(models),
                "tasks": _function_parser(tasks), "fill": _function_parser(fill),
-               "convert": _function_parser(convert, positional=True)}
+               "convert": _function_parser(convert, positional=True), "report": _report_parser}
 
 
 def _switches(command: str | None) -> set[str]:

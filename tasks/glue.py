@@ -40,6 +40,7 @@ SST2 = _glue_task(
     metrics=("accuracy",),
     max_length=128,
     hub_dataset=("nyu-mll/glue", "sst2"),
+    sample="sst2",
     description="GLUE SST-2 sentiment; GLUE's train.tsv / dev.tsv (sentence, label 0/1)",
 )
 

@@ -8,6 +8,7 @@ weights loaded with ``activation="gelu_tanh"``.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from glm_tune.checkpoint import CheckpointError, merge_model_parallel, read_checkpoint
+from glm_tune.checkpoint import CheckpointError, load_tensors, merge_model_parallel, read_checkpoint
 from glm_tune.model import GLMConfig, GLMModel, load_model
 
 TOLERANCE = 1e-6
@@ -317,3 +318,21 @@ def test_fill_a_thudm_checkpoint_from_the_cli(golden_state, config_file, tokeniz
     with pytest.raises(SystemExit):
         main(["fill", "北京[MASK]", "--model", str(tmp_path), "--tokenizer", str(tokenizers_dir / "glm-chinese")])
     assert "--model-config" in capsys.readouterr().err
+
+
+def test_a_payload_from_a_blocked_module_is_refused_without_torchs_advice(tmp_path):
+    # torch words this refusal differently ("unsupported GLOBAL posix.system whose module posix is
+    # blocked") and opens it with the advice to load with weights_only=False, never to be relayed.
+    ran = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {ran}",))
+
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "extra": Payload()}, tmp_path / "evil.ckpt")
+    with pytest.raises(CheckpointError) as error:
+        load_tensors(tmp_path / "evil.ckpt")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'evil.ckpt'}: refused to read it: it refers to "
+                              f"{os.system.__module__}.system, which is not plain data.")
+    assert "weights_only" not in message and not ran.exists()

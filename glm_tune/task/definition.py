@@ -7,7 +7,9 @@ the imports one-way: ``glm_tune.task.registry`` imports ``tasks/``, which import
 
 from __future__ import annotations
 
+import functools
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +19,11 @@ from glm_tune.cloze.generation import GenerationConfig
 from glm_tune.cloze.template import Patterns
 from glm_tune.cloze.verbalizer import Verbalizer
 from glm_tune.task.readers import DataError, Row, read_rows, validate_rows
+from glm_tune.hub import offline_reason
 
 Kind = Literal["classification", "multiple_choice", "generation"]
+SAMPLES = Path(__file__).parent / "samples"
+"""Small samples of some tasks' data, shipped so that they train offline (``Task.sample``)."""
 Expand = Callable[[list[Row], str, random.Random], list[Row]]
 
 
@@ -78,6 +83,9 @@ class Task:
     max_length: int = 256
     hub_dataset: tuple[str, ...] | None = None
     """``datasets.load_dataset`` arguments for the same data on the hub (needs a network)."""
+    sample: str | None = None
+    """Folder under :data:`SAMPLES` holding a sample of the task's files in their original
+    format: read instead of the hub when no data directory is given and the hub is offline."""
     description: str = ""
     loss: Literal["cross_entropy", "generative", "mix"] = "cross_entropy"
     """The training loss ``--loss auto`` picks: cross-entropy over the label or candidate
@@ -118,12 +126,18 @@ class Task:
         """Rows of one split as a :class:`datasets.Dataset`, with a report of skipped rows.
 
         With ``data_dir`` the original file is read (``files[split]``); without it the hub
-        dataset is loaded through ``datasets`` when there is one.
+        dataset is loaded through ``datasets`` when there is one, or, offline, the task's
+        shipped sample (``sample``) when it has one.
         """
         import datasets
 
         if split not in self.files:
             raise DataError(f"task {self.name} has no split {split!r}; it has {', '.join(self.files)}")
+        if data_dir is None and self.sample is not None:
+            reason = offline_reason()
+            if reason is not None:
+                data_dir = SAMPLES / self.sample
+                announce_sample(self.name, str(data_dir), reason, ", ".join(self.files.values()))
         if data_dir is None:
             data = self._load_from_hub(split)
             if self.expand is not None:
@@ -177,6 +191,12 @@ class Task:
         if self.hub_dataset is None:
             raise DataError(f"task {self.name} has no hub dataset; pass --data-dir with {', '.join(self.files.values())}")
         hub_split = {"validation": "validation"}.get(split, split)
+        reason = offline_reason()
+        if reason is not None:  # datasets would retry for about 24 s before failing
+            raise DataError(
+                f"could not load {'/'.join(self.hub_dataset)} from the hub: offline ({reason}); "
+                f"pass --data-dir with the original files: {', '.join(self.files.values())}"
+            )
         try:
             data = datasets.load_dataset(*self.hub_dataset, split=hub_split)
         except Exception as error:  # offline, missing repo: many exception types
@@ -185,5 +205,14 @@ class Task:
                 f"offline, pass --data-dir with the original files: {', '.join(self.files.values())}"
             ) from None
         if self.kind == "classification":
-            data = data.map(lambda row: {self.label_field: str(row[self.label_field])})
+            # As the file readers give them: strings (a map() to str would keep the int column type).
+            labels = [str(label) for label in data[self.label_field]]
+            data = data.remove_columns(self.label_field).add_column(self.label_field, labels)
         return data
+
+
+@functools.cache
+def announce_sample(task: str, directory: str, reason: str, files: str) -> None:
+    """The one line (once per process, not per split) that says the data is a sample."""
+    print(f"{task}: offline ({reason}): using the sample shipped with glm-tune ({directory}, see its README.md); "
+          f"for the full data set run online or pass --data-dir with {files}", file=sys.stderr)

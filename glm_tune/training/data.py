@@ -39,7 +39,7 @@ class DataOptions:
 
     data_dir: str | None = None
     """Directory with the task's original files (see `glm-tune tasks`); without it the task's
-    hub dataset is downloaded (needs a network)."""
+    hub dataset is downloaded, or, offline, the sample shipped with glm-tune is read (sst2)."""
     train_split: str = field(default="train", metadata=FIT_ONLY)
     """Split to train on (FewCLUE tasks also have train_0 .. train_4 and train_few_all)."""
     validation_split: str = "validation"

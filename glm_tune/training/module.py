@@ -26,6 +26,7 @@ from glm_tune.cloze.verbalizer import VerbalizedLabels
 from glm_tune.constants import IGNORE_INDEX
 from glm_tune.errors import OptionError
 from glm_tune.metrics.postprocess import clean_summary
+from glm_tune.finetune_defaults import FALLBACK_LEARNING_RATE
 from glm_tune.model import GLMModel
 from glm_tune.task.registry import Task
 from glm_tune.training.lora import DEFAULT_TARGETS, add_lora
@@ -42,8 +43,9 @@ _NO_CANDIDATE = -1e4
 class TrainingOptions:
     """What is trained and how: optimiser, loss, and parameter-efficient options."""
 
-    learning_rate: float = 1e-5
-    """Peak learning rate of AdamW (GLM-Large SuperGLUE: 1e-5)."""
+    learning_rate: float | None = None
+    """Peak learning rate of AdamW (default: the model's finetuning default, glm-tiny's 3e-4,
+    else 1e-5, GLM-Large's SuperGLUE rate)."""
     weight_decay: float = 0.1
     """AdamW weight decay; biases and LayerNorm parameters are never decayed."""
     adam_beta1: float = 0.9
@@ -249,11 +251,13 @@ class ClozeModule(pl.LightningModule):
                         "scores": [round(float(v), 6) for v in s]})
         return out
 
-    def _evaluate(self, batch: dict[str, Any], metrics) -> None:
+    def _evaluate(self, batch: dict[str, Any], metrics) -> list[dict[str, Any]]:
+        """Update ``metrics`` with the batch's labelled rows; returns their predictions (with the
+        gold ``label`` for classification), which callbacks see as the step's outputs."""
         predictions = self.predict_batch(batch)
         labelled = [j for j, flag in enumerate(batch["labelled"]) if flag]
         if not labelled:
-            return
+            return []
         predictions = [predictions[j] for j in labelled]
         kind = self.task.kind
         extra = {}
@@ -267,8 +271,10 @@ class ClozeModule(pl.LightningModule):
                 texts = [clean_summary(t, self.task.language) for t in texts]
             metrics.update(texts, [self.task.gold_texts(rows[p["index"]]) for p in predictions], **extra)
         elif kind == "classification":
-            metrics.update(torch.tensor([p["label_index"] for p in predictions]),
-                           batch["labels"][labelled].cpu(), **extra)
+            golds = batch["labels"][labelled].cpu()
+            metrics.update(torch.tensor([p["label_index"] for p in predictions]), golds, **extra)
+            for p, gold in zip(predictions, golds.tolist()):
+                p["label"] = self.labels.labels[gold]
         elif set(self.task.metrics) & {"em", "f1"}:
             golds = [[self.tokenizer.decode(batch["candidates"][j][g]).strip() for g in batch["golds"][j]]
                      for j in labelled]
@@ -279,6 +285,7 @@ class ClozeModule(pl.LightningModule):
             chosen = [p["label_index"] for p in predictions]
             target = [c if c in batch["golds"][j] else -1 for c, j in zip(chosen, labelled)]
             metrics.update(chosen, target, **extra)
+        return predictions
 
     def _rows(self) -> list[dict[str, Any]]:
         datamodule = self.trainer.datamodule
@@ -289,8 +296,8 @@ class ClozeModule(pl.LightningModule):
         }.get(getattr(stage, "value", stage), "predict")
         return datamodule.split(name).rows
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics)
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        return self._evaluate(batch, self.val_metrics)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics(self.val_metrics, "val")
@@ -314,7 +321,8 @@ class ClozeModule(pl.LightningModule):
     def configure_optimizers(self) -> dict:
         o = self.options
         return build_optimizer(
-            self, learning_rate=o.learning_rate, weight_decay=o.weight_decay, betas=(o.adam_beta1, o.adam_beta2),
+            self, learning_rate=FALLBACK_LEARNING_RATE if o.learning_rate is None else o.learning_rate,
+            weight_decay=o.weight_decay, betas=(o.adam_beta1, o.adam_beta2),
             eps=o.adam_eps, total_steps=int(self.trainer.estimated_stepping_batches), warmup_ratio=o.warmup_ratio,
             decay_ratio=o.lr_decay_ratio,
         )

@@ -38,6 +38,7 @@ from glm_tune.task.file import TaskOptions, task_from_record, task_record
 from glm_tune.task.registry import Task, resolve_task
 from glm_tune.training.data import ClozeDataModule, DataOptions, write_predictions
 from glm_tune.training.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
+from glm_tune.finetune_defaults import apply_finetune_defaults
 from glm_tune.training.module import ClozeModule, TrainingOptions
 from glm_tune.training.options import FIT_ONLY, check_options, fit_only_fields
 from glm_tune.training.prompt import free_embedding_row
@@ -49,6 +50,7 @@ from glm_tune.training.trainer import (
     checkpoint_dir,
     last_checkpoint,
 )
+from glm_tune.val_predictions import VAL_PREDICTIONS, ValidationPredictions
 
 RUN_RECORD = "glm_tune.json"
 """File in a saved model directory that says which task, pattern and label words it was tuned for."""
@@ -223,7 +225,7 @@ def make_writable_dir(path: Path, option: str) -> None:
 def _remove_run(out: Path) -> None:
     for name in (checkpoint_dir(out), out / "model", out / "logs"):
         shutil.rmtree(name, ignore_errors=True)
-    for name in (out / FIT_CONFIG, out / METRICS_FILE):
+    for name in (out / FIT_CONFIG, out / METRICS_FILE, out / VAL_PREDICTIONS):
         name.unlink(missing_ok=True)
 
 
@@ -271,6 +273,7 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     ``callbacks`` are extra Lightning callbacks for the training run (early stopping, ...).
     """
     check_options(config, "fit")
+    config = apply_finetune_defaults(config, announce=not _launched_process())
     task = resolve_task(config.task, config.task_options)
     monitor = _monitor(task, config.trainer)
     out = _output_dir(config)
@@ -290,7 +293,7 @@ def fit(config: FitConfig, callbacks: list[pl.Callback] | None = None) -> RunRes
     best = checkpoint_dir(out) / f"{BEST}.ckpt"
     if best.is_file():
         load_checkpoint_weights(module, best)
-    evaluation = _evaluation_trainer(config, out)
+    evaluation = _evaluation_trainer(config, out, [ValidationPredictions(out / VAL_PREDICTIONS)])
     metrics = {}
     if not config.trainer.no_validation:
         metrics = _as_floats(evaluation.validate(module, datamodule=data, verbose=False))
@@ -373,10 +376,10 @@ def _check_predictions_path(path: Path, input_file: Path) -> None:
         raise OptionError(f"--output {path}: cannot write there ({error.strerror or error})") from None
 
 
-def _evaluation_trainer(config: FitConfig, out: Path) -> pl.Trainer:
+def _evaluation_trainer(config: FitConfig, out: Path, callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     """A Trainer that only evaluates: no checkpoints, no loggers, rows sharded by ClozeBatchSampler."""
     return build_trainer(dataclasses.replace(config.trainer, loggers=[]), out, enable_checkpointing=False,
-                         distributed_sampler=False)
+                         distributed_sampler=False, callbacks=callbacks)
 
 
 def _saved_model_run(config: FitConfig, predict_file: str | Path | None = None, command: str = "validate"):

@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 
 from glm_tune.errors import GLMTuneError, OptionError, RunInterrupted
 from glm_tune.training.options import FIT_ONLY
+from glm_tune.finetune_defaults import FALLBACK_MAX_EPOCHS
 
 CHECKPOINTS = "checkpoints"
 LAST = "last"
@@ -32,8 +33,9 @@ Logger = Literal["csv", "tensorboard", "wandb"]
 class TrainerOptions:
     """How to train: length, precision, devices, accumulation, checkpoints and logging."""
 
-    max_epochs: int | None = field(default=3, metadata=FIT_ONLY)
-    """Passes over the training data (ignored when --max_steps is reached first)."""
+    max_epochs: int | None = field(default=None, metadata=FIT_ONLY)
+    """Passes over the training data (ignored when --max_steps is reached first). Default: the
+    model's finetuning default (glm-tiny: 2), else 3; with --max_steps given, the steps decide."""
     max_steps: int = field(default=-1, metadata=FIT_ONLY)
     """Stop after this many optimizer steps (-1: no limit, --max_epochs decides)."""
     precision: Literal["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
@@ -316,7 +318,9 @@ def build_trainer(
             save_on_train_epoch_end=True, enable_version_counter=False,
         ))
     return pl.Trainer(
-        max_epochs=options.max_epochs,
+        # Unset with no step limit: the fallback (fit has already put the model's default there).
+        max_epochs=(FALLBACK_MAX_EPOCHS if options.max_epochs is None and options.max_steps == -1
+                    else options.max_epochs),
         max_steps=options.max_steps,
         precision=options.precision,
         accelerator=options.accelerator,
