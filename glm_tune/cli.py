@@ -83,9 +83,8 @@ def _print_metrics(metrics: dict[str, float], where: str | None = None) -> None:
 
 
 def _fit(namespace) -> None:
+    from glm_tune.training.report import find_logs, write_report
     from glm_tune.training.run import fit
-
-    from glm_tune.report import find_logs, write_report
 
     result = fit(_fit_config(namespace))
     # The picture of the run (`glm-tune report` draws it again), when the CSV logger wrote its logs.
@@ -233,14 +232,40 @@ def _function_parser(function, positional: bool = False):
     return build
 
 
+def _fill_parser():
+    """fill's options, its decoding ones read off GenerationConfig (with fill's defaults), flat."""
+    from glm_tune.cloze.fill import FILL_DEFAULTS
+    from glm_tune.cloze.generation import GenerationConfig
+
+    sub = _parser(description=fill.__doc__.split("\n\n")[0])
+    sub.add_function_arguments(fill, skip={"generation"})
+    sub.add_class_arguments(GenerationConfig, nested_key=None, skip={"banned_ids"})
+    sub.set_defaults({name: getattr(FILL_DEFAULTS, name) for name in _decoding_fields()})
+    return sub
+
+
+def _decoding_fields() -> list[str]:
+    from glm_tune.cloze.generation import GenerationConfig
+
+    return [f.name for f in dataclasses.fields(GenerationConfig) if f.name != "banned_ids"]
+
+
+def _fill(namespace) -> None:
+    from glm_tune.cloze.generation import GenerationConfig
+
+    values = {k: v for k, v in vars(namespace).items() if k != "config"}
+    generation = GenerationConfig(**{name: values.pop(name) for name in _decoding_fields()})
+    fill(**values, generation=generation)
+
+
 def _report_parser():
-    from glm_tune.report import report
+    from glm_tune.training.report import report
 
     return _function_parser(report, positional=True)()
 
 
 def _report(namespace) -> None:
-    from glm_tune.report import report
+    from glm_tune.training.report import report
 
     _function_command(report)(namespace)
 
@@ -306,14 +331,14 @@ def _suite(namespace) -> None:
 
 
 _HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("test"), "predict": _predict,
-             "models": _function_command(models), "tasks": _function_command(tasks), "fill": _function_command(fill),
+             "models": _function_command(models), "tasks": _function_command(tasks), "fill": _fill,
              "suite": _suite, "pretrain": _pretrain, "train-tokenizer": _function_command(train_tokenizer),
              "convert": _function_command(convert), "report": _report}
 
 _SUBPARSERS = {"fit": _fit_parser, "validate": _evaluate_parser("validate"), "test": _evaluate_parser("test"),
                "predict": _predict_parser, "suite": _suite_parser, "pretrain": _pretrain_parser,
                "train-tokenizer": _function_parser(train_tokenizer), "models": _function_parser(models),
-               "tasks": _function_parser(tasks), "fill": _function_parser(fill),
+               "tasks": _function_parser(tasks), "fill": _fill_parser,
                "convert": _function_parser(convert, positional=True), "report": _report_parser}
 
 

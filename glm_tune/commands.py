@@ -7,10 +7,13 @@ each function, so listing commands stays fast.
 from __future__ import annotations
 
 import sys
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from glm_tune.errors import OptionError
 from glm_tune.table import format_table
+
+if TYPE_CHECKING:
+    from glm_tune.cloze.generation import GenerationConfig
 
 
 def models() -> None:
@@ -70,17 +73,7 @@ def fill(
     model: str = "",
     tokenizer: str | None = None,
     choices: str | None = None,
-    strategy: Literal["greedy", "beam", "sample"] = "greedy",
-    max_new_tokens: int = 32,
-    min_new_tokens: int = 0,
-    num_beams: int = 4,
-    length_penalty: float = 1.0,
-    no_repeat_ngram_size: int = 3,
-    repetition_penalty: float = 1.3,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    seed: int | None = None,
+    generation: GenerationConfig | None = None,
     choice_length_penalty: float = 0.0,
     include_eop: bool = True,
     device: str = "cpu",
@@ -102,20 +95,8 @@ def fill(
         tokenizer: directory of the tokenizer files when the model directory has none.
         choices: comma-separated candidate fills; prints each choice's log-probability instead
             of generating (the text must have exactly one blank).
-        strategy: greedy, beam (beam search) or sample.
-        max_new_tokens: most tokens generated per blank, <|endofpiece|> included.
-        min_new_tokens: <|endofpiece|> is forbidden before this many tokens.
-        num_beams: beams for beam search.
-        length_penalty: beam search ranks spans by log-prob / length ** length_penalty.
-        no_repeat_ngram_size: never repeat an n-gram of this size within a span (0: off; fill's
-            default, glm_tune.cloze.fill.FILL_DEFAULTS, against the loops small models fall into).
-        repetition_penalty: CTRL repetition penalty on the tokens already generated in the
-            span: positive logits divided by it, negative ones multiplied (1: off; fill's
-            default is FILL_DEFAULTS').
-        temperature: sampling temperature.
-        top_k: sample from the k most likely tokens (0: all).
-        top_p: nucleus sampling: the smallest set of tokens whose probability reaches p.
-        seed: random seed for sampling (reproducible output).
+        generation: how to decode each blank (default: glm_tune.cloze.fill.FILL_DEFAULTS, greedy with a
+            repetition penalty and no repeated trigram, against the loops small models fall into).
         choice_length_penalty: with --choices, divide each score by its token count ** this
             (0: plain sum, GLM's default; 1: mean log-prob, as GLM uses for WSC).
         include_eop: with --choices, score the final <|endofpiece|> too (GLM's exact multi-token
@@ -129,18 +110,11 @@ def fill(
             THUDM and FlagAI checkpoints, as their generation scripts do; true for the hub layout,
             as the Hugging Face port's tokenizer does).
     """
-    from glm_tune.cloze.fill import fill_text, score_choices
-    from glm_tune.cloze.generation import GenerationConfig
+    from glm_tune.cloze.fill import FILL_DEFAULTS, fill_text, score_choices
     from glm_tune.loading import load_model_and_tokenizer
 
     if not model:
         raise OptionError("--model is required: a known name (glm-tune models), a hub id or a directory")
-    config = GenerationConfig(
-        strategy=strategy, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, num_beams=num_beams,
-        length_penalty=length_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
-        repetition_penalty=repetition_penalty, temperature=temperature,
-        top_k=top_k, top_p=top_p, seed=seed,
-    )
     overrides = {"activation": activation} if activation else {}
     glm, tok = load_model_and_tokenizer(model, tokenizer, device=device, model_config=model_config, **overrides)
     texts = [text] if text is not None else [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -157,7 +131,7 @@ def fill(
             ]
             print(format_table(rows))
             continue
-        result = fill_text(glm, tok, line, config, eos_after_blank=eos_after_blank)
+        result = fill_text(glm, tok, line, generation or FILL_DEFAULTS, eos_after_blank=eos_after_blank)
         if result.appended_gmask:
             print("note: the text has no blank; appended [gMASK] to continue it", file=sys.stderr)
         if result.unknown_tokens:

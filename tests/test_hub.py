@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from glm_tune import hub
-from glm_tune.readers import DataError
+from glm_tune.task.readers import DataError
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +78,7 @@ def test_a_silent_server_is_given_up_within_two_seconds(monkeypatch):
 
 
 def test_a_hub_task_without_a_sample_fails_offline_at_once(monkeypatch):
-    from glm_tune.task import get_task
+    from glm_tune.task.registry import get_task
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.monotonic()

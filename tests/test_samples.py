@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from glm_tune import hub, task_definition
-from glm_tune.task import get_task
-from glm_tune.task_definition import SAMPLES
+from glm_tune import hub
+from glm_tune.task import definition as task_definition
+from glm_tune.task.definition import SAMPLES
+from glm_tune.task.registry import get_task
 
 SST2 = SAMPLES / "sst2"
 

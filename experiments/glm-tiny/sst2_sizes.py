@@ -30,12 +30,12 @@ from pathlib import Path
 
 import torch
 
-from glm_tune.data import DataOptions
-from glm_tune.finetune_defaults import model_defaults
-from glm_tune.module import TrainingOptions
-from glm_tune.run import FitConfig, fit
-from glm_tune.task import get_task
-from glm_tune.trainer import TrainerOptions
+from glm_tune.task.registry import get_task
+from glm_tune.training.data import DataOptions
+from glm_tune.training.finetune_defaults import model_defaults
+from glm_tune.training.module import TrainingOptions
+from glm_tune.training.run import FitConfig, fit
+from glm_tune.training.trainer import TrainerOptions
 
 SIZES = (500, 1000, 2000, 4000)
 SEED = 1234

@@ -24,11 +24,13 @@ class GenerationConfig:
     """How to decode a blank."""
 
     strategy: Literal["greedy", "beam", "sample"] = "greedy"
+    """greedy, beam (beam search) or sample."""
     max_new_tokens: int = 32
     """Upper bound on generated tokens per blank, ``<|endofpiece|>`` included."""
     min_new_tokens: int = 0
     """``<|endofpiece|>`` is forbidden before this many tokens."""
     num_beams: int = 4
+    """Beams for beam search."""
     length_penalty: float = 1.0
     """Beam search ranks finished spans by sum log-prob / length ** length_penalty (length
     counts the generated tokens, ``<|endofpiece|>`` included)."""
@@ -41,6 +43,7 @@ class GenerationConfig:
     multiplied by it when negative (1: off; above 1 discourages repeats). Only the span's own
     tokens count, not the context: an answer or summary is often copied from its source."""
     temperature: float = 1.0
+    """Sampling temperature (logits divided by it)."""
     top_k: int = 0
     """Sample only from the k most likely tokens (0: no limit)."""
     top_p: float = 1.0

@@ -18,11 +18,11 @@ from typing import Any, Literal
 from glm_tune.cloze.generation import GenerationConfig
 from glm_tune.cloze.template import Patterns
 from glm_tune.cloze.verbalizer import Verbalizer
-from glm_tune.task.readers import DataError, Row, read_rows, validate_rows
 from glm_tune.hub import offline_reason
+from glm_tune.task.readers import DataError, Row, read_rows, validate_rows
 
 Kind = Literal["classification", "multiple_choice", "generation"]
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).parents[1] / "samples"
 """Small samples of some tasks' data, shipped so that they train offline (``Task.sample``)."""
 Expand = Callable[[list[Row], str, random.Random], list[Row]]
 

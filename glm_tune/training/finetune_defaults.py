@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from glm_tune.checkpoint import CheckpointError, resolve
-from glm_tune.options import option_name
+from glm_tune.training.options import option_name
 
 FALLBACK_LEARNING_RATE = 1e-5
 """Peak learning rate for a model that recommends none (GLM-Large's SuperGLUE rate)."""

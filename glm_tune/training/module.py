@@ -26,9 +26,9 @@ from glm_tune.cloze.verbalizer import VerbalizedLabels
 from glm_tune.constants import IGNORE_INDEX
 from glm_tune.errors import OptionError
 from glm_tune.metrics.postprocess import clean_summary
-from glm_tune.finetune_defaults import FALLBACK_LEARNING_RATE
 from glm_tune.model import GLMModel
 from glm_tune.task.registry import Task
+from glm_tune.training.finetune_defaults import FALLBACK_LEARNING_RATE
 from glm_tune.training.lora import DEFAULT_TARGETS, add_lora
 from glm_tune.training.optim import build_optimizer
 from glm_tune.training.prompt import PromptEncoder, PromptEncoderKind, attach_prompt

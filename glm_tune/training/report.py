@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glm_tune.errors import MissingFileError, OptionError
-from glm_tune.run import METRICS_FILE, metrics_table
 from glm_tune.table import format_table
-from glm_tune.val_predictions import VAL_PREDICTIONS
+from glm_tune.training.run import METRICS_FILE, metrics_table
+from glm_tune.training.val_predictions import VAL_PREDICTIONS
 
 CURVES = "report.png"
 CONFUSION = "confusion.png"

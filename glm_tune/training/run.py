@@ -37,8 +37,8 @@ from glm_tune.model import save_model
 from glm_tune.task.file import TaskOptions, task_from_record, task_record
 from glm_tune.task.registry import Task, resolve_task
 from glm_tune.training.data import ClozeDataModule, DataOptions, write_predictions
+from glm_tune.training.finetune_defaults import apply_finetune_defaults
 from glm_tune.training.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
-from glm_tune.finetune_defaults import apply_finetune_defaults
 from glm_tune.training.module import ClozeModule, TrainingOptions
 from glm_tune.training.options import FIT_ONLY, check_options, fit_only_fields
 from glm_tune.training.prompt import free_embedding_row
@@ -50,7 +50,7 @@ from glm_tune.training.trainer import (
     checkpoint_dir,
     last_checkpoint,
 )
-from glm_tune.val_predictions import VAL_PREDICTIONS, ValidationPredictions
+from glm_tune.training.val_predictions import VAL_PREDICTIONS, ValidationPredictions
 
 RUN_RECORD = "glm_tune.json"
 """File in a saved model directory that says which task, pattern and label words it was tuned for."""

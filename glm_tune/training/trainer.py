@@ -19,8 +19,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 
 from glm_tune.errors import GLMTuneError, OptionError, RunInterrupted
+from glm_tune.training.finetune_defaults import FALLBACK_MAX_EPOCHS
 from glm_tune.training.options import FIT_ONLY
-from glm_tune.finetune_defaults import FALLBACK_MAX_EPOCHS
 
 CHECKPOINTS = "checkpoints"
 LAST = "last"

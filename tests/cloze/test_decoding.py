@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from glm_tune.cli import _fit_config, build_parser
+from glm_tune.cli import _fit_config, _normalise, build_parser
 from glm_tune.cloze.decoding import RENAMED, DecodingOptions
 from glm_tune.cloze.generation import GenerationConfig, _step, apply_repetition_penalty, encode_context, generate_spans
 from glm_tune.model import GLMModel
@@ -141,8 +141,10 @@ def test_fill_defaults_stop_glm_tiny_repeating_itself():
     assert _repeated_trigrams(plain.span_ids[0]) > 3 and plain.spans[0].count("故宫") > 10
     kept = fill_text(model, tokenizer, text)
     assert _repeated_trigrams(kept.span_ids[0]) == 0 and kept.spans[0].count("故宫") < 3
-    defaults = inspect.signature(fill).parameters
-    assert (defaults["repetition_penalty"].default, defaults["no_repeat_ngram_size"].default) == (
+    # the command line's decoding defaults are FILL_DEFAULTS' (fill takes a GenerationConfig)
+    assert inspect.signature(fill).parameters["generation"].default is None
+    namespace = build_parser({"fill"}).parse_args(_normalise(["fill", text, "--model", "glm-tiny"])).fill
+    assert (namespace.repetition_penalty, namespace.no_repeat_ngram_size) == (
         FILL_DEFAULTS.repetition_penalty, FILL_DEFAULTS.no_repeat_ngram_size)
 
 

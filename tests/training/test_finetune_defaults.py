@@ -8,15 +8,15 @@ import json
 import pytest
 
 from glm_tune.checkpoint import CheckpointError, resolve
-from glm_tune.finetune_defaults import (
+from glm_tune.training.finetune_defaults import (
     FALLBACK_LEARNING_RATE,
     FALLBACK_MAX_EPOCHS,
     apply_finetune_defaults,
     model_defaults,
 )
-from glm_tune.module import TrainingOptions
-from glm_tune.run import FitConfig
-from glm_tune.trainer import TrainerOptions
+from glm_tune.training.module import TrainingOptions
+from glm_tune.training.run import FitConfig
+from glm_tune.training.trainer import TrainerOptions
 
 
 def _config(model="glm-tiny", **trainer) -> FitConfig:

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from glm_tune.cli import main
-from glm_tune.data import DataOptions
-from glm_tune.module import TrainingOptions
-from glm_tune.report import read_logs, write_report
-from glm_tune.run import FitConfig, fit
-from glm_tune.trainer import TrainerOptions
+from glm_tune.training.data import DataOptions
+from glm_tune.training.module import TrainingOptions
+from glm_tune.training.report import read_logs, write_report
+from glm_tune.training.run import FitConfig, fit
+from glm_tune.training.trainer import TrainerOptions
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
