@@ -9,6 +9,8 @@ from typing import Any
 
 from torch import Tensor
 
+from glm_tune.table import format_table
+
 ResultValue = float | int | Tensor
 Results = Mapping[str, ResultValue | Mapping[str, ResultValue]]
 
@@ -40,15 +42,7 @@ def results_table(results: Results) -> str:
     columns = list(dict.fromkeys(metric for _, values in rows for metric in values))
     header = ["", *columns]
     body = [[name, *(f"{values[c]:.4f}" if c in values else "-" for c in columns)] for name, values in rows]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def render(cells: list[str]) -> str:
-        first, *numbers = cells
-        return "  ".join(
-            [first.ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(numbers, widths[1:], strict=True))]
-        ).rstrip()
-
-    return "\n".join([render(header), "  ".join("-" * width for width in widths), *map(render, body)])
+    return format_table([header, *body], align="<" + ">" * len(columns))
 
 
 def results_json(results: Results, indent: int | None = 2) -> str:

@@ -527,7 +527,7 @@ def _write_metrics(path: Path, metrics: dict[str, float], task: Task, config: Fi
 
 
 def metrics_table(metrics: dict[str, float]) -> list[tuple[str, ...]]:
-    """Rows for :func:`glm_tune.cli.format_table`: split, metric, value."""
+    """Rows for :func:`glm_tune.table.format_table`: split, metric, value."""
     rows = [("split", "metric", "value")]
     for key, value in sorted(metrics.items()):
         split, _, name = key.partition("/")
