@@ -81,6 +81,10 @@ class Example:
     target: list[int] | None = None
     labelled: bool = False
     """Whether the row's label / answer / target is known (prediction inputs have none)."""
+    references: list[str] | None = None
+    """Generation: every gold text of the row, which evaluation compares the generated text with."""
+    group: str | None = None
+    """The row's ``task.group_field`` (MultiRC's question id), for per-group metrics."""
 
     def __len__(self) -> int:
         extra = sum(len(c) + 1 for c in self.candidates) if self.candidates else len(self.target or ()) + 1
@@ -120,6 +124,8 @@ def collate(examples: list[Example]) -> dict[str, Any]:
         "labelled": [e.labelled for e in examples],
         "candidates": [e.candidates for e in examples],
         "targets": [e.target for e in examples],
+        "references": [e.references for e in examples],
+        "groups": [e.group for e in examples],
     }
 
 
@@ -288,6 +294,8 @@ class ClozeDataModule(pl.LightningDataModule):
     def _example(self, index: int, row: Row, context: list[int], mask_position: int, where: str) -> Example:
         task = self.task
         example = Example(index, context, mask_position)
+        if task.group_field and row.get(task.group_field) is not None:
+            example.group = str(row[task.group_field])
         if task.kind == "classification":
             label = row.get(task.label_field)
             if label not in (None, "") and str(label) not in task.ignore_labels:
@@ -315,6 +323,7 @@ class ClozeDataModule(pl.LightningDataModule):
             if target is not None:
                 ids = self.tokenizer.encode(target, add_special_tokens=False)
                 example.target = ids[: self.options.max_target_length - 1]
+                example.references = task.gold_texts(row)
                 example.labelled = True
         return example
 

@@ -262,14 +262,12 @@ class ClozeModule(pl.LightningModule):
         kind = self.task.kind
         extra = {}
         if self.task.group_field:
-            rows = self._rows()
-            extra["question_ids"] = [str(rows[p["index"]][self.task.group_field]) for p in predictions]
+            extra["question_ids"] = [batch["groups"][j] for j in labelled]
         if kind == "generation":
-            rows = self._rows()
             texts = [p["prediction"] for p in predictions]
             if self.rouge_postprocess:
                 texts = [clean_summary(t, self.task.language) for t in texts]
-            metrics.update(texts, [self.task.gold_texts(rows[p["index"]]) for p in predictions], **extra)
+            metrics.update(texts, [batch["references"][j] for j in labelled], **extra)
         elif kind == "classification":
             golds = batch["labels"][labelled].cpu()
             metrics.update(torch.tensor([p["label_index"] for p in predictions]), golds, **extra)
@@ -286,15 +284,6 @@ class ClozeModule(pl.LightningModule):
             target = [c if c in batch["golds"][j] else -1 for c, j in zip(chosen, labelled)]
             metrics.update(chosen, target, **extra)
         return predictions
-
-    def _rows(self) -> list[dict[str, Any]]:
-        datamodule = self.trainer.datamodule
-        stage = self.trainer.state.stage
-        name = {
-            "validate": datamodule.options.validation_split, "sanity_check": datamodule.options.validation_split,
-            "train": datamodule.options.validation_split, "test": datamodule.options.test_split,
-        }.get(getattr(stage, "value", stage), "predict")
-        return datamodule.split(name).rows
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         return self._evaluate(batch, self.val_metrics)
