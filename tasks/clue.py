@@ -8,7 +8,8 @@ from ``--data-dir``. Split names:
   with ``glm-tune predict --format clue``),
 - ``test_public`` -> ``test_public.json`` (FewCLUE's labelled test set),
 - ``train_0`` .. ``train_4`` / ``dev_0`` .. ``dev_4`` -> ``train_K.json`` / ``dev_K.json``
-  (FewCLUE's five few-shot folds), ``train_few_all`` / ``dev_few_all`` (their union).
+  (FewCLUE's five few-shot folds), ``train_few_all`` / ``dev_few_all`` (their union),
+- ``unlabeled`` -> ``unlabeled.json`` (FewCLUE's unlabelled rows, for ``glm-tune fewshot --distill``).
 
 Labels are strings as the verbalizer files spell them (TNEWS and IFLYTEK hold numeric codes in
 the data; they are read as ``"102"``, ``"8"``). Label words live in ``verbalizers/<task>.json``.
@@ -32,6 +33,8 @@ from glm_tune.template import MASK, Patterns, Template, Text
 from glm_tune.verbalizer import Verbalizer
 
 _FOLDS = 5
+UNLABELLED_SPLITS = ("test", "unlabeled")
+"""Splits whose rows come without labels: the benchmark test file and FewCLUE's unlabeled.json."""
 
 
 def clue_files() -> dict[str, str]:
@@ -43,6 +46,7 @@ def clue_files() -> dict[str, str]:
         files[f"dev_{k}"] = f"dev_{k}.json"
     files["train_few_all"] = "train_few_all.json"
     files["dev_few_all"] = "dev_few_all.json"
+    files["unlabeled"] = "unlabeled.json"  # FewCLUE's unlabelled text (PET's distillation)
     return files
 
 
@@ -55,6 +59,7 @@ def _clue_task(name: str, **kwargs: Any) -> Task:
         file_format="jsonl",
         metrics=("accuracy",),
         max_length=256,
+        unlabelled_splits=UNLABELLED_SPLITS,
     )
     defaults.update(kwargs)
     return Task(name=name, **defaults)
@@ -110,7 +115,12 @@ OCNLI = _clue_task(
 # GLM's TNewsPVP (FlagAI); keywords may be empty, so only sentence is required.
 TNEWS = _clue_task(
     "tnews",
-    patterns=Patterns({0: Template("标题：{sentence}关键词：{keywords}类别：[MASK]", shrink=["sentence", "keywords"])}),
+    patterns=Patterns({
+        0: Template("标题：{sentence}关键词：{keywords}类别：[MASK]", shrink=["sentence", "keywords"]),
+        # glm-tune's, for the few-shot ensemble (PET-style): the blank first, and the title alone.
+        1: Template("[MASK]新闻：{sentence}"),
+        2: Template("{sentence}这条新闻属于[MASK]。"),
+    }),
     fields=("sentence",),
     description="CLUE / FewCLUE TNEWS news titles, 15 classes; (sentence, keywords, label 100-116)",
 )
@@ -124,9 +134,14 @@ IFLYTEK = _clue_task(
     description="CLUE / FewCLUE IFLYTEK app descriptions, 119 classes; (sentence, label 0-118)",
 )
 
+# Pattern 0 is glm-tune's first; 1 and 2 (PET-style: other wordings) give the few-shot ensemble
+# something to average; the label words 好/差 read right in all three. Patterns with the blank
+# first ("这次购物很[MASK]。{sentence}") scored near chance zero-shot with glm-tiny (0.59 on
+# dev_few_all, against 0.72 / 0.72 / 0.67 for these three).
 EPRSTMT = _clue_task(
     "eprstmt",
-    patterns=Patterns({0: Template("{sentence}总之很[MASK]。")}),
+    patterns=Patterns({0: Template("{sentence}总之很[MASK]。"), 1: Template("买家评价：{sentence}质量很[MASK]。"),
+                       2: Template("{sentence}真的很[MASK]！")}),
     fields=("sentence",),
     description="FewCLUE EPRSTMT review sentiment; (sentence, label Positive/Negative)",
 )
@@ -260,6 +275,7 @@ CHID = Task(
     file_format="jsonl",
     fields=("content", "candidates"),
     metrics=("accuracy",),
+    unlabelled_splits=UNLABELLED_SPLITS,
     candidates=lambda row: list(row["candidates"]),
     answer=lambda row: row["answer"],
     expand=_chid_expand,

@@ -28,7 +28,8 @@ from glm_tune.task_definition import Task
 from glm_tune.template import MASK, Patterns, Template, Text, lowercase_first, remove_final_punc
 from glm_tune.verbalizer import Verbalizer
 
-SUPERGLUE_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "dev32": "dev32.jsonl", "test": "test.jsonl"}
+SUPERGLUE_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "dev32": "dev32.jsonl", "test": "test.jsonl",
+                   "unlabeled": "unlabeled.jsonl"}  # FewGLUE's unlabelled rows (PET's distillation)
 _FILES_NOTE = (
     "files train.jsonl / val.jsonl (validation) / dev32.jsonl (dev32); FewGLUE: train.jsonl is train, "
     "GLM's few-shot setting uses dev32.jsonl as dev and val.jsonl as test"
@@ -42,6 +43,7 @@ def _superglue_task(name: str, kind: str, **kwargs: Any) -> Task:
         files=SUPERGLUE_FILES,
         file_format="jsonl",
         hub_dataset=("aps/super_glue", name),
+        unlabelled_splits=("test", "unlabeled"),
     )
     if kind == "classification":
         defaults["verbalizer"] = partial(Verbalizer.from_file, name)
