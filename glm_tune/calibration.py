@@ -47,7 +47,9 @@ def encode_content_free(template: Template, fields: Sequence[str], tokenizer: An
     for row in content_free_rows(fields, template):
         try:
             encoded = template.encode(row, tokenizer, max_length, row_id="content-free input", reserve=1)
-        except TemplateError as error:
+        except (TemplateError, KeyError, TypeError) as error:
+            # A pattern function reading structured fields (CLUEWSC's span dict) fails on a
+            # plain "N/A" in its own way: the task has no content-free input, not a bug.
             raise OptionError(f"--calibrate: task {task_name}'s pattern cannot read a content-free input ({error})") from None
         out.append((encoded.input_ids, encoded.mask_position))
     return out

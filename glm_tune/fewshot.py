@@ -272,8 +272,10 @@ class Runner:
         self.rates = parse_list(config.learning_rates, float, "learning_rates")
 
     def data(self, fold: Fold, pattern: int, eval_limit: int | None = None) -> ClozeDataModule:
+        # Contexts longer than the model's positions cannot be scored (a small model has 128).
+        length = min(self.config.max_length or fold.task.max_length, self.backbone.model.config.max_sequence_length)
         options = DataOptions(data_dir=self.config.data_dir, train_split=fold.train, validation_split=fold.dev,
-                              test_split=fold.test, max_length=self.config.max_length, eval_limit=eval_limit)
+                              test_split=fold.test, max_length=length, eval_limit=eval_limit)
         return ClozeDataModule(fold.task, self.backbone.tokenizer, options, pattern_id=pattern, seed=self.config.seed)
 
     def train_settings(self, rate: float, epochs: int) -> TrainSettings:

@@ -1,0 +1,111 @@
+"""The few-shot protocol: stratified draws, aggregation, ensembles, and `glm-tune fewshot` end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from glm_tune.cli import main
+from glm_tune.fewshot import aggregate, ensemble, stratified_sample
+from glm_tune.readers import DataError
+
+
+@pytest.fixture(scope="module")
+def eprstmt_rows(shared):
+    path = shared / "data" / "fewclue" / "eprstmt" / "train_few_all.json"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_stratified_sample_draws_exactly_k_per_label_disjoint_and_seeded(eprstmt_rows):
+    train, dev = stratified_sample(eprstmt_rows, "label", 4, seed=13)
+    assert Counter(r["label"] for r in train) == Counter(r["label"] for r in dev) == {"Positive": 4, "Negative": 4}
+    ids = lambda rows: {r["id"] for r in rows}  # noqa: E731
+    assert not ids(train) & ids(dev)
+    again_train, again_dev = stratified_sample(eprstmt_rows, "label", 4, seed=13)
+    assert (again_train, again_dev) == (train, dev)
+    other_train, _ = stratified_sample(eprstmt_rows, "label", 4, seed=21)
+    assert ids(other_train) != ids(train)
+
+
+def test_stratified_sample_refuses_a_label_with_too_few_rows(eprstmt_rows):
+    negatives = [r for r in eprstmt_rows if r["label"] == "Negative"][:5]
+    with pytest.raises(DataError, match="label 'Negative' has 5 rows, fewer than the 6"):
+        stratified_sample(negatives, "label", 3, seed=1)
+
+
+def test_aggregate_is_the_mean_and_sample_std_of_the_runs():
+    result = aggregate([0.5, 0.7, 0.9])
+    assert result["mean"] == pytest.approx(0.7)
+    assert result["std"] == pytest.approx(math.sqrt(((0.2 ** 2) * 2) / 2))  # n - 1 = 2
+    assert result["runs"] == [0.5, 0.7, 0.9]
+    assert aggregate([0.6]) == {"mean": 0.6, "std": 0.0, "runs": [0.6]}
+
+
+def test_ensemble_averages_the_patterns_log_probs_uniformly_or_by_weight():
+    probs = {"a": [[0.9, 0.1], [0.2, 0.8]], "b": [[0.3, 0.7], [0.4, 0.6]], "c": [[0.5, 0.5], [0.1, 0.9]]}
+    logs = {k: [[math.log(p) for p in row] for row in v] for k, v in probs.items()}
+    scores = [torch.tensor(logs[k], dtype=torch.float64) for k in "abc"]
+    uniform = [(logs["a"][i][j] + logs["b"][i][j] + logs["c"][i][j]) / 3 for i in range(2) for j in range(2)]
+    assert ensemble(scores).flatten().tolist() == pytest.approx(uniform, rel=1e-6)
+    # PET's merge_logits: weights are each pattern's accuracy, normalised by their sum.
+    weighted = [(0.75 * logs["a"][i][j] + 0.5 * logs["b"][i][j] + 0.25 * logs["c"][i][j]) / 1.5
+                for i in range(2) for j in range(2)]
+    assert ensemble(scores, [0.75, 0.5, 0.25]).flatten().tolist() == pytest.approx(weighted, rel=1e-6)
+
+
+def _fewshot(shared, out, *extra):
+    main(["fewshot", "--task", "eprstmt", "--model", str(shared / "golden" / "glm-ref-zh"),
+          "--tokenizer", str(shared / "tokenizers" / "glm-chinese"),
+          "--data-dir", str(shared / "data" / "fewclue" / "eprstmt"), "--folds", "0,1", "--patterns", "0,1",
+          "--test-split", "dev_few_all", "--eval-limit", "12", "--max-epochs", "1", "--max-steps", "1",
+          "--learning-rates", "1e-4", "--output-dir", str(out), *extra])
+
+
+def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_path, capsys):
+    out = tmp_path / "fewshot"
+    _fewshot(shared, out, "--calibrate")
+    printed = capsys.readouterr().out
+    for name in ("pattern 0", "pattern 1", "ensemble (uniform)", "zero-shot", "few-shot +cc"):
+        assert name in printed
+    result = json.loads((out / "fewshot.json").read_text(encoding="utf-8"))
+    assert result["folds"] == ["fold0", "fold1"] and result["test_split"] == "dev_few_all"
+    # dev_few_all holds dev_0..dev_4: each fold's own 32 dev rows are dropped before the limit.
+    assert result["test_rows"] == {"fold0": 12, "fold1": 12}
+    lines = {line["name"]: line for line in result["lines"]}
+    assert len(lines["pattern 0"]["few_shot"]["runs"]) == 2
+    for name in ("fold0", "fold1"):
+        record = json.loads((out / "runs" / f"p0-{name}.json").read_text())
+        assert len(record["few_shot"]["log_probs"]) == 12 and len(record["few_shot"]["prior"]) == 2
+    assert (out / "fewshot.md").read_text(encoding="utf-8").startswith("# Few-shot: eprstmt")
+    assert (out / "fewshot.png").stat().st_size > 0
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    _fewshot(shared, out, "--calibrate")
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == stamps  # finished runs skipped
+    assert json.loads((out / "fewshot.json").read_text(encoding="utf-8"))["lines"] == result["lines"]
+
+
+def test_fewshot_ensemble_line_equals_the_hand_averaged_records(shared, tmp_path, capsys):
+    out = tmp_path / "fewshot"
+    _fewshot(shared, out, "--ensemble", "weighted")
+    result = json.loads((out / "fewshot.json").read_text(encoding="utf-8"))
+    accuracies = []
+    for fold in ("fold0", "fold1"):
+        records = [json.loads((out / "runs" / f"p{p}-{fold}.json").read_text()) for p in (0, 1)]
+        weights = [r["dev_accuracy"] for r in records]
+        merged = sum(w * torch.tensor(r["few_shot"]["log_probs"]) for w, r in zip(weights, records)) / sum(weights)
+        best = merged.argmax(-1).tolist()
+        accuracies.append(sum(b in g for b, g in zip(best, records[0]["golds"])) / len(best))
+    line = next(ln for ln in result["lines"] if ln["name"] == "ensemble (weighted)")
+    assert line["few_shot"]["runs"] == pytest.approx(accuracies)
+
+
+def test_fewshot_refuses_folds_with_shots_in_one_line(shared, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        _fewshot(shared, tmp_path / "x", "--shots", "4")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "glm-tune: error: give exactly one of --folds (the task's train_K/dev_K) or --shots with --seeds"
