@@ -29,6 +29,7 @@ import dataclasses
 import json
 import random
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -425,6 +426,12 @@ def summarise(config: FewShotConfig, task: Task, runs: dict[str, list[dict[str, 
     default = next((ln for ln in lines if ln["name"] == f"pattern {task.default_pattern_id}"), lines[0])
     lines.append({"name": "zero-shot", "few_shot": default["zero_shot"],
                   **({"few_shot_calibrated": default["zero_shot_calibrated"]} if config.calibrate else {})})
+    if task.kind == "classification":
+        # What always answering the test rows' most frequent label scores: the floor to read
+        # small test sets (FewGLUE's rest of 32 rows) against.
+        lines.append({"name": "majority label", "few_shot": aggregate([
+            max(Counter(g[0] for g in fold_runs[0]["golds"]).values()) / len(fold_runs[0]["golds"])
+            for fold_runs in runs.values()])})
     return lines
 
 

@@ -73,6 +73,9 @@ def _clue_task(name: str, **kwargs: Any) -> Task:
 _PAIR_PATTERNS = Patterns({
     0: Template("{sentence1}？", "你是说{sentence2}？[MASK]。"),
     1: Template("{sentence1}？", "[MASK]，{sentence2}"),
+    # glm-tune's (PET-style, for few-shot ensembles): both sentences first, the blank between the
+    # verdict's words (是/不是同一个意思).
+    2: Template("“{sentence1}”与“{sentence2}”[MASK]同一个意思。"),
 })
 
 AFQMC = _clue_task(
@@ -90,7 +93,12 @@ BUSTM = _clue_task(
     description="FewCLUE BUSTM short-text matching; train_K/dev_K.json (sentence1, sentence2, label 0/1)",
 )
 
-_NLI_PATTERNS = Patterns({0: Template("{sentence1}？", "[MASK]，{sentence2}")})
+_NLI_PATTERNS = Patterns({
+    0: Template("{sentence1}？", "[MASK]，{sentence2}"),
+    # glm-tune's, for few-shot ensembles: the hypothesis as a question, answered 是的/可能/不是.
+    1: Template("{sentence1}", "问：{sentence2}？答：[MASK]。"),
+    2: Template("前提：{sentence1}", "假设：{sentence2}。答案：[MASK]。"),
+})
 
 CMNLI = _clue_task(
     "cmnli",
@@ -127,7 +135,9 @@ TNEWS = _clue_task(
 
 IFLYTEK = _clue_task(
     "iflytek",
-    patterns=Patterns({0: Template("{sentence}这是一款[MASK]类应用。")}),
+    # Patterns 1 and 2 are glm-tune's, for few-shot ensembles (the blank first; another wording).
+    patterns=Patterns({0: Template("{sentence}这是一款[MASK]类应用。"), 1: Template("[MASK]类应用：{sentence}"),
+                       2: Template("{sentence}这个应用属于[MASK]。")}),
     fields=("sentence",),
     metrics=("accuracy", "f1_macro"),
     max_length=512,
@@ -148,7 +158,9 @@ EPRSTMT = _clue_task(
 
 CSLDCP = _clue_task(
     "csldcp",
-    patterns=Patterns({0: Template("{content}这篇论文的学科是[MASK]。")}),
+    # Patterns 1 and 2 are glm-tune's, for few-shot ensembles (the blank first; another wording).
+    patterns=Patterns({0: Template("{content}这篇论文的学科是[MASK]。"), 1: Template("[MASK]论文：{content}"),
+                       2: Template("{content}这是一篇[MASK]领域的论文。")}),
     fields=("content",),
     metrics=("accuracy", "f1_macro"),
     max_length=512,
@@ -156,16 +168,28 @@ CSLDCP = _clue_task(
 )
 
 
-def _csl_pattern(row: Row):
+def _csl_keywords(row: Row) -> str:
     keywords = row["keyword"]
-    if isinstance(keywords, list):
-        keywords = "，".join(str(k) for k in keywords)
-    return ([Text(row["abst"], "abst")], ["关键词：", Text(keywords, "keyword"), "。以上", MASK, "这篇摘要的关键词。"])
+    return "，".join(str(k) for k in keywords) if isinstance(keywords, list) else keywords
+
+
+def _csl_pattern(row: Row):
+    return ([Text(row["abst"], "abst")], ["关键词：", Text(_csl_keywords(row), "keyword"), "。以上", MASK, "这篇摘要的关键词。"])
+
+
+# glm-tune's, for few-shot ensembles: the verdict (是/不是) before the keywords, or as an answer.
+def _csl_pattern1(row: Row):
+    return ([Text(row["abst"], "abst")], ["这篇摘要的关键词", MASK, "：", Text(_csl_keywords(row), "keyword")])
+
+
+def _csl_pattern2(row: Row):
+    return ([Text(row["abst"], "abst")], ["问：", Text(_csl_keywords(row), "keyword"), "是这篇摘要的关键词吗？答：", MASK, "。"])
 
 
 CSL = _clue_task(
     "csl",
-    patterns=Patterns({0: Template(_csl_pattern, shrink=["abst", "keyword"], truncation="in_order")}),
+    patterns=Patterns({k: Template(f, shrink=["abst", "keyword"], truncation="in_order")
+                       for k, f in enumerate((_csl_pattern, _csl_pattern1, _csl_pattern2))}),
     fields=("abst", "keyword"),
     max_length=512,
     hub_dataset=("clue", "csl"),
@@ -214,9 +238,16 @@ def _cluewsc_pattern1(row: Row):
     return ["在如下的句子中：", Text(cluewsc_text(row), "text"), f"代词'*{pronoun}*'", MASK, f"指#{noun}#."]
 
 
+def _cluewsc_pattern2(row: Row):
+    # glm-tune's, for few-shot ensembles: the question after the text, answered 是/不是.
+    target = row["target"]
+    pronoun, noun = target["span2_text"], target["span1_text"]
+    return [Text(cluewsc_text(row), "text"), f"问：这里的*{pronoun}*指的是#{noun}#吗？答：", MASK, "。"]
+
+
 CLUEWSC = _clue_task(
     "cluewsc",
-    patterns=Patterns({0: Template(_cluewsc_pattern0), 1: Template(_cluewsc_pattern1)}),
+    patterns=Patterns({0: Template(_cluewsc_pattern0), 1: Template(_cluewsc_pattern1), 2: Template(_cluewsc_pattern2)}),
     fields=("text", "target"),
     max_length=256,
     description="CLUE / FewCLUE CLUEWSC2020 coreference; (text, target{span1,span2}, label true/false)",

@@ -513,6 +513,12 @@ def _record_pattern(row):
     return [Text(row["passage"], "passage"), " " + query_a.rstrip(), MASK, query_b]
 
 
+def _record_pattern1(row):
+    # glm-tune's second pattern (GLM and PET have one), so that few-shot ensembles have two.
+    query_a, query_b = row["query"].split("@placeholder", 1)
+    return [Text(row["passage"], "passage"), " Question: fill in the blank. " + query_a.rstrip(), MASK, query_b]
+
+
 def _unique(texts) -> list[str]:
     seen: dict[str, None] = {}
     for text in texts:
@@ -559,7 +565,7 @@ def _record_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]
 RECORD = _superglue_task(
     "record",
     "multiple_choice",
-    patterns=Patterns({0: Template(_record_pattern)}),
+    patterns=Patterns({0: Template(_record_pattern), 1: Template(_record_pattern1)}),
     fields=("passage", "qas"),
     metrics=("em", "f1"),
     candidates=lambda row: [" " + e for e in row["entities"]],

@@ -69,7 +69,7 @@ def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_pat
     out = tmp_path / "fewshot"
     _fewshot(shared, out, "--calibrate")
     printed = capsys.readouterr().out
-    for name in ("pattern 0", "pattern 1", "ensemble (uniform)", "zero-shot", "few-shot +cc"):
+    for name in ("pattern 0", "pattern 1", "ensemble (uniform)", "zero-shot", "majority label", "few-shot +cc"):
         assert name in printed
     result = json.loads((out / "fewshot.json").read_text(encoding="utf-8"))
     assert result["folds"] == ["fold0", "fold1"] and result["test_split"] == "dev_few_all"
@@ -77,6 +77,9 @@ def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_pat
     assert result["test_rows"] == {"fold0": 12, "fold1": 12}
     lines = {line["name"]: line for line in result["lines"]}
     assert len(lines["pattern 0"]["few_shot"]["runs"]) == 2
+    record = json.loads((out / "runs" / "p0-fold0.json").read_text())
+    top = max(sum(g == [k] for g in record["golds"]) for k in (0, 1))
+    assert lines["majority label"]["few_shot"]["runs"][0] == pytest.approx(top / 12)
     for name in ("fold0", "fold1"):
         record = json.loads((out / "runs" / f"p0-{name}.json").read_text())
         assert len(record["few_shot"]["log_probs"]) == 12 and len(record["few_shot"]["prior"]) == 2
@@ -109,3 +112,44 @@ def test_fewshot_refuses_folds_with_shots_in_one_line(shared, tmp_path, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == "glm-tune: error: give exactly one of --folds (the task's train_K/dev_K) or --shots with --seeds"
+
+
+FEWCLUE_CLASSIFICATION = ("bustm", "csl", "csldcp", "eprstmt", "iflytek", "ocnli", "tnews", "cluewsc")
+FEWGLUE = {"boolq": "BoolQ", "cb": "CB", "copa": "COPA", "multirc": "MultiRC", "rte": "RTE", "record": "ReCoRD",
+           "wic": "WiC", "wsc": "WSC"}
+
+
+@pytest.mark.parametrize("name", FEWCLUE_CLASSIFICATION)
+def test_every_fewclue_classification_task_has_three_patterns_that_read_its_rows(shared, zh, name):
+    from glm_tune.task import resolve_task
+
+    task = resolve_task(name)
+    assert len(task.patterns) >= 3
+    data, _ = task.load_split("dev_0", shared / "data" / "fewclue" / name)
+    row = data[0]
+    for pattern in task.patterns:
+        encoded = task.patterns[pattern].encode(row, zh, task.max_length, reserve=1)
+        assert encoded.input_ids[encoded.mask_position] == zh.mask_token_id
+        labels = task.label_words(pattern).tokenize(zh)  # raises on a word the tokenizer cannot spell
+        assert set(labels.labels) >= {str(r["label"]) for r in data}
+
+
+@pytest.mark.parametrize("name", sorted(FEWGLUE))
+def test_every_fewglue_task_has_two_patterns_that_read_its_rows(shared, bert, name):
+    from glm_tune.task import resolve_task
+
+    task = resolve_task(name)
+    assert len(task.patterns) >= 2
+    data, _ = task.load_split("train", shared / "data" / "fewglue" / FEWGLUE[name])
+    for pattern in task.patterns:
+        encoded = task.patterns[pattern].encode(data[0], bert, task.max_length, reserve=1)
+        assert encoded.input_ids[encoded.mask_position] == bert.mask_token_id
+
+
+@pytest.mark.parametrize(("name", "folder"), [("eprstmt", "fewclue/eprstmt"), ("tnews", "fewclue/tnews"),
+                                              ("wic", "fewglue/WiC")])
+def test_the_unlabelled_files_read_as_a_split(shared, name, folder):
+    from glm_tune.task import resolve_task
+
+    data, report = resolve_task(name).load_split("unlabeled", shared / "data" / folder)
+    assert len(data) == report.rows > 1000 and not report.bad_rows
