@@ -203,6 +203,12 @@ def check_config(config: FewShotConfig, task: Task) -> None:
         raise OptionError("--max-epochs and --distill-epochs must be at least 1")
     if config.temperature <= 0:
         raise OptionError(f"--temperature {config.temperature}: expected a positive number")
+    if config.ensemble not in ("uniform", "weighted"):
+        raise OptionError(f"--ensemble {config.ensemble}: expected uniform or weighted")
+    test = default_test_split(config, task)
+    if test not in task.files and not (test == "rest" and config.shots is not None):
+        raise OptionError(f"--test-split {test}: task {task.name} has splits {', '.join(task.files)}"
+                          + (" (or rest, with --shots)" if config.shots is not None else ""))
     if not parse_list(config.learning_rates, float, "learning_rates"):
         raise OptionError("--learning-rates is empty")
     for pattern in pattern_ids(config, task):
@@ -232,8 +238,6 @@ def folds(config: FewShotConfig, task: Task, out: Path) -> list[Fold]:
                 raise OptionError(f"--folds {config.folds}: task {task.name} has no {train_split}/{dev_split} splits")
             found.append(Fold(f"fold{k}", task, train_split, dev_split, test))
         return found
-    if test != "rest" and test not in task.files:
-        raise OptionError(f"--test-split {test}: task {task.name} has splits {', '.join(task.files)} (or rest)")
     pool, _ = task.load_split(config.pool_split, config.data_dir)
     rows = [{k: v for k, v in row.items() if not k.startswith("_")} for row in pool.to_list()]
     found = []
@@ -297,6 +301,8 @@ class Runner:
         if record.get("settings") != self.settings:
             raise OptionError(f"--output-dir {self.out} holds runs made with other settings ({path}); "
                               "use another --output-dir or delete it")
+        if self.config.distill and "unlabelled" in record and record["unlabelled"] is None:
+            return None  # made without --distill: run again to score the unlabelled rows too
         return record
 
     def save(self, name: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -67,9 +67,11 @@ def _fewshot(shared, out, *extra):
 
 def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_path, capsys):
     out = tmp_path / "fewshot"
-    _fewshot(shared, out, "--calibrate")
+    distill = ["--distill", "--unlabelled-limit", "8", "--distill-epochs", "1"]
+    _fewshot(shared, out, "--calibrate", *distill)
     printed = capsys.readouterr().out
-    for name in ("pattern 0", "pattern 1", "ensemble (uniform)", "zero-shot", "majority label", "few-shot +cc"):
+    for name in ("pattern 0", "pattern 1", "ensemble (uniform)", "distilled", "zero-shot", "majority label",
+                 "few-shot +cc"):
         assert name in printed
     result = json.loads((out / "fewshot.json").read_text(encoding="utf-8"))
     assert result["folds"] == ["fold0", "fold1"] and result["test_split"] == "dev_few_all"
@@ -83,10 +85,12 @@ def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_pat
     for name in ("fold0", "fold1"):
         record = json.loads((out / "runs" / f"p0-{name}.json").read_text())
         assert len(record["few_shot"]["log_probs"]) == 12 and len(record["few_shot"]["prior"]) == 2
+        assert len(record["unlabelled"]) == 8  # the ensemble's input for the soft labels
+        assert json.loads((out / "runs" / f"distilled-{name}.json").read_text())["unlabelled_rows"] == 8
     assert (out / "fewshot.md").read_text(encoding="utf-8").startswith("# Few-shot: eprstmt")
     assert (out / "fewshot.png").stat().st_size > 0
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
-    _fewshot(shared, out, "--calibrate")
+    _fewshot(shared, out, "--calibrate", *distill)
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == stamps  # finished runs skipped
     assert json.loads((out / "fewshot.json").read_text(encoding="utf-8"))["lines"] == result["lines"]
 
@@ -153,3 +157,15 @@ def test_the_unlabelled_files_read_as_a_split(shared, name, folder):
 
     data, report = resolve_task(name).load_split("unlabeled", shared / "data" / folder)
     assert len(data) == report.rows > 1000 and not report.bad_rows
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--test-split", "test_private"], "--test-split test_private: task eprstmt has splits train, "),
+    (["--patterns", "0,7"], "--patterns 0,7: task eprstmt has patterns [0, 1, 2]"),
+    (["--learning-rates", "fast"], "--learning-rates fast: expected comma-separated float values"),
+])
+def test_fewshot_bad_options_name_the_option(shared, tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as stop:
+        _fewshot(shared, tmp_path / "x", *extra)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith("glm-tune: error: " + message)
