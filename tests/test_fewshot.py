@@ -169,3 +169,30 @@ def test_fewshot_bad_options_name_the_option(shared, tmp_path, capsys, extra, me
         _fewshot(shared, tmp_path / "x", *extra)
     assert stop.value.code == 2
     assert capsys.readouterr().err.startswith("glm-tune: error: " + message)
+
+
+def test_a_run_that_never_beats_the_zero_shot_weights_on_dev_keeps_them(shared):
+    from glm_tune.data import ClozeDataModule, DataOptions
+    from glm_tune.fewshot_training import TrainSettings, cloze_module, load_backbone, train
+    from glm_tune.task import resolve_task
+
+    backbone = load_backbone(str(shared / "golden" / "glm-ref-zh"), str(shared / "tokenizers" / "glm-chinese"),
+                             device="cpu")
+    task = resolve_task("eprstmt")
+    data = ClozeDataModule(task, backbone.tokenizer, DataOptions(
+        data_dir=str(shared / "data" / "fewclue" / "eprstmt"), train_split="train_0", validation_split="dev_0",
+        max_length=128), pattern_id=0)
+    rows, dev = data.split("train_0").examples[:8], data.split("dev_0").examples[:8]
+
+    def run(**options):
+        # Learning rate 0: the dev score never improves on epoch 0's, it only equals it.
+        settings = TrainSettings(learning_rate=0.0, max_epochs=2, batch_size=4, warmup_ratio=0.0, **options)
+        module = cloze_module(backbone, task, data.labels, settings)
+        return train(module, rows, dev, settings)
+
+    kept = run()
+    assert kept.epoch == 0 and kept.steps == 4 and kept.dev_curve == [kept.dev_curve[0]] * 3
+    assert run(keep_zero_shot=False).epoch == 1
+    assert run(patience=1).steps == 2  # epoch 1 was no better than epoch 0: stop there
+
+
