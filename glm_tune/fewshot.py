@@ -464,5 +464,19 @@ def run_fewshot(config: FewShotConfig, backbone: Backbone | None = None) -> dict
         "runs": [{k: r[k] for k in ("pattern", "fold", "learning_rate", "epoch", "dev_accuracy",
                                     "zero_shot_dev_accuracy")} for fold_runs in runs.values() for r in fold_runs],
     }
+    result["notes"] = notes(config, task)
     write_report(result, out)
     return result
+
+
+def notes(config: FewShotConfig, task: Task) -> list[str]:
+    """What a reader of the numbers must know about the test rows."""
+    test = default_test_split(config, task)
+    found = []
+    if "test_public" in task.files and test != "test_public":
+        found.append(f"The task's labelled test set (`{task.files['test_public']}`) was not used: the runs are "
+                     f"scored on `{test}` instead, without each run's own train and dev rows.")
+    if test == "rest":
+        found.append(f"`rest`: the rows of `{config.pool_split}` that no draw of the seed took, so each test set is "
+                     "small; read it against the majority-label line.")
+    return found

@@ -87,7 +87,8 @@ def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_pat
         assert len(record["few_shot"]["log_probs"]) == 12 and len(record["few_shot"]["prior"]) == 2
         assert len(record["unlabelled"]) == 8  # the ensemble's input for the soft labels
         assert json.loads((out / "runs" / f"distilled-{name}.json").read_text())["unlabelled_rows"] == 8
-    assert (out / "fewshot.md").read_text(encoding="utf-8").startswith("# Few-shot: eprstmt")
+    report = (out / "fewshot.md").read_text(encoding="utf-8")
+    assert report.startswith("# Few-shot: eprstmt") and "(`test_public.json`) was not used" in report
     assert (out / "fewshot.png").stat().st_size > 0
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     _fewshot(shared, out, "--calibrate", *distill)
