@@ -39,7 +39,7 @@ import torch
 
 from glm_tune.calibration import calibrate, encode_content_free, prior
 from glm_tune.data import ClozeDataModule, DataOptions, Example
-from glm_tune.distill import distillation, soft_labels
+from glm_tune.distill import IPET_SCALE, distillation, pseudo_labelled, soft_labels
 from glm_tune.errors import OptionError
 from glm_tune.fewshot_report import write_report
 from glm_tune.fewshot_training import (
@@ -93,6 +93,9 @@ class FewShotConfig:
     """With --distill: the split of unlabelled rows."""
     unlabelled_limit: int = 2000
     """With --distill: use the first N rows of the unlabelled split."""
+    ipet: int = 0
+    """iPET rounds (PET): in each, every pattern trains again on its fold's rows plus unlabelled rows the
+    other patterns' previous ensemble labels (5x the training rows per round, the most confident per label)."""
     temperature: float = 2.0
     """With --distill: soft labels are softmax(ensemble log-probs / T)."""
     distill_epochs: int = 3
@@ -201,6 +204,8 @@ def check_config(config: FewShotConfig, task: Task) -> None:
         raise OptionError(f"--calibrate needs a fixed label set; task {task.name} is {task.kind}")
     if config.max_epochs < 1 or config.distill_epochs < 1:
         raise OptionError("--max-epochs and --distill-epochs must be at least 1")
+    if config.ipet < 0:
+        raise OptionError(f"--ipet {config.ipet}: expected a number of rounds, 0 or more")
     if config.temperature <= 0:
         raise OptionError(f"--temperature {config.temperature}: expected a positive number")
     if config.ensemble not in ("uniform", "weighted"):
@@ -264,7 +269,8 @@ def _key(row: dict[str, Any]) -> str:
 
 def _settings(config: FewShotConfig) -> dict[str, Any]:
     """What a run's result depends on: a record made with other values is not reused."""
-    skip = {"output_dir", "folds", "seeds", "patterns", "ensemble", "eval_batch_size", "distill"}
+    # A round's runs depend only on the rounds before it: adding rounds reuses the finished ones.
+    skip = {"output_dir", "folds", "seeds", "patterns", "ensemble", "eval_batch_size", "distill", "ipet"}
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
 
 
@@ -301,7 +307,8 @@ class Runner:
         if record.get("settings") != self.settings:
             raise OptionError(f"--output-dir {self.out} holds runs made with other settings ({path}); "
                               "use another --output-dir or delete it")
-        if self.config.distill and "unlabelled" in record and record["unlabelled"] is None:
+        unscored = "unlabelled" in record and record["unlabelled"] is None
+        if (self.config.distill or self.config.ipet) and unscored:
             return None  # made without --distill: run again to score the unlabelled rows too
         return record
 
@@ -332,13 +339,21 @@ class Runner:
             out["prior"] = prior(log_probs(module, inputs, self.config.eval_batch_size)).tolist()
         return out
 
-    def run(self, fold: Fold, pattern: int) -> dict[str, Any]:
-        name = f"p{pattern}-{fold.name}"
+    def run(self, fold: Fold, pattern: int, generation: int = 0, previous: list[dict[str, Any]] | None = None):
+        """One pattern on one fold; from iPET ``generation`` 1 on, with ``previous``'s pseudo-labels too."""
+        name = f"{f'ipet{generation}-' if generation else ''}p{pattern}-{fold.name}"
         done = self.finished(name)
         if done is not None:
             return done
         data = self.data(fold, pattern)
         train_examples, dev_examples = data.split(fold.train).examples, data.split(fold.dev).examples
+        if generation:
+            others = [r for r in previous if r["pattern"] != pattern] or previous
+            merged = fold_scores(others, "unlabelled", self.config.ensemble, calibrated=False)
+            unlabelled = self.data(fold, pattern, eval_limit=self.config.unlabelled_limit)
+            count = len(train_examples) * IPET_SCALE ** generation
+            train_examples = train_examples + pseudo_labelled(
+                unlabelled.split(self.config.unlabelled_split).examples, merged, count)
         test = self.test_examples(data, fold)
         module = cloze_module(self.backbone, fold.task, data.labels, self.train_settings(self.rates[0], 1))
         zero_dev = accuracy(log_probs(module, dev_examples, self.config.eval_batch_size), golds(dev_examples))
@@ -356,17 +371,18 @@ class Runner:
             "pattern": pattern, "fold": fold.name, "labels": list(data.labels.labels) if data.labels else None,
             "learning_rate": rate, "epoch": result.epoch, "dev_accuracy": result.dev_accuracy,
             "zero_shot_dev_accuracy": zero_dev, "grid": grid, "golds": golds(test), "test_rows": len(test),
+            "train_rows": len(train_examples),
             "zero_shot": zero, "few_shot": few, "unlabelled": unlabelled,
         })
 
     def unlabelled(self, module, fold: Fold, pattern: int) -> list | None:
-        if not self.config.distill:
+        if not (self.config.distill or self.config.ipet):
             return None
         data = self.data(fold, pattern, eval_limit=self.config.unlabelled_limit)
         return log_probs(module, data.split(self.config.unlabelled_split).examples, self.config.eval_batch_size).tolist()
 
     def distilled(self, fold: Fold, runs: list[dict[str, Any]]) -> dict[str, Any]:
-        name = f"distilled-{fold.name}"
+        name = f"distilled{f'-ipet{self.config.ipet}' if self.config.ipet else ''}-{fold.name}"
         done = self.finished(name)
         if done is not None:
             return done
@@ -401,7 +417,7 @@ def fold_scores(runs: list[dict[str, Any]], which: str, how: str, calibrated: bo
 
 
 def summarise(config: FewShotConfig, task: Task, runs: dict[str, list[dict[str, Any]]],
-              distilled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+              distilled: list[dict[str, Any]], rounds: Sequence[dict[str, list[dict[str, Any]]]] = ()):
     """The table's lines: each pattern, the ensemble, the distilled model, zero-shot (default pattern)."""
     variants = [("zero_shot", False), ("few_shot", False)]
     if config.calibrate:
@@ -422,6 +438,13 @@ def summarise(config: FewShotConfig, task: Task, runs: dict[str, list[dict[str, 
             accuracy(fold_scores(fold_runs, which, config.ensemble, cc), fold_runs[0]["golds"])
             for fold_runs in runs.values()])
     lines.append(line)
+    for number, later in enumerate(rounds, 1):
+        line = {"name": f"iPET round {number} ({config.ensemble})"}
+        for which, cc in variants[1::2]:  # few-shot only: a round's zero-shot is generation 0's
+            line[columns(which, cc)] = aggregate([
+                accuracy(fold_scores(fold_runs, which, config.ensemble, cc), fold_runs[0]["golds"])
+                for fold_runs in later.values()])
+        lines.append(line)
     if distilled:
         line = {"name": "distilled"}
         line["few_shot"] = aggregate([accuracy(run_scores(r, "few_shot", False), r["golds"]) for r in distilled])
@@ -454,13 +477,19 @@ def run_fewshot(config: FewShotConfig, backbone: Backbone | None = None) -> dict
     distilled = []
     for fold in chosen:
         runs[fold.name] = [runner.run(fold, p) for p in pattern_ids(config, task)]
-        if config.distill:
-            distilled.append(runner.distilled(fold, runs[fold.name]))
+    rounds: list[dict[str, list[dict[str, Any]]]] = []
+    for generation in range(1, config.ipet + 1):
+        previous = rounds[-1] if rounds else runs
+        rounds.append({fold.name: [runner.run(fold, p, generation, previous[fold.name])
+                                   for p in pattern_ids(config, task)] for fold in chosen})
+    if config.distill:
+        last = rounds[-1] if rounds else runs
+        distilled = [runner.distilled(fold, last[fold.name]) for fold in chosen]
     result = {
         "task": task.name, "model": config.model, "config": dataclasses.asdict(config),
         "test_split": default_test_split(config, task), "folds": [f.name for f in chosen],
         "test_rows": {name: fold_runs[0]["test_rows"] for name, fold_runs in runs.items()},
-        "lines": summarise(config, task, runs, distilled),
+        "lines": summarise(config, task, runs, distilled, rounds),
         "runs": [{k: r[k] for k in ("pattern", "fold", "learning_rate", "epoch", "dev_accuracy",
                                     "zero_shot_dev_accuracy")} for fold_runs in runs.values() for r in fold_runs],
     }

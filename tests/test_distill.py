@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from glm_tune.data import Example
-from glm_tune.distill import distillation, distillation_loss, soft_labels
+from glm_tune.distill import distillation, distillation_loss, pseudo_labelled, soft_labels
 
 
 def test_soft_labels_are_the_tempered_softmax_of_the_ensemble_scores():
@@ -40,3 +40,13 @@ def test_distillation_loss_matches_each_row_to_its_own_soft_label():
     right = float(loss(None, scores, {"index": torch.tensor([9, 5])}))
     wrong = float(loss(None, scores, {"index": torch.tensor([5, 9])}))
     assert right == pytest.approx(math.log(1 + math.exp(-3))) and wrong > right
+
+
+def test_pseudo_labels_take_an_equal_share_of_the_most_confident_rows_per_label():
+    examples = [Example(i, [1, i], 1) for i in range(6)]
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.3, 0.7], [0.45, 0.55], [0.7, 0.3]])
+    chosen = pseudo_labelled(examples, probs.log(), 4)
+    # Label 0 wins rows 0, 2, 5, 1 (0.9, 0.8, 0.7, 0.6): its share of 2 is rows 0 and 2;
+    # label 1 wins rows 3 and 4 (0.7, 0.55).
+    assert [(e.index, e.label, e.labelled) for e in chosen] == [(0, 0, True), (2, 0, True), (3, 1, True), (4, 1, True)]
+    assert examples[0].label is None  # the unlabelled rows themselves are left as they were

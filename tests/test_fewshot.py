@@ -197,3 +197,15 @@ def test_a_run_that_never_beats_the_zero_shot_weights_on_dev_keeps_them(shared):
     assert run(patience=1).steps == 2  # epoch 1 was no better than epoch 0: stop there
 
 
+
+
+def test_fewshot_ipet_retrains_each_pattern_with_the_others_pseudo_labels(shared, tmp_path, capsys):
+    out = tmp_path / "fewshot"
+    _fewshot(shared, out, "--ipet", "1", "--unlabelled-limit", "40")
+    assert "iPET round 1 (uniform)" in capsys.readouterr().out
+    for fold in ("fold0", "fold1"):
+        first = json.loads((out / "runs" / f"p0-{fold}.json").read_text())
+        second = json.loads((out / "runs" / f"ipet1-p0-{fold}.json").read_text())
+        # 32 labelled rows, plus up to 32 x 5 pseudo-labelled ones, an equal share per label, of 40.
+        assert first["train_rows"] == 32 and 32 < second["train_rows"] <= 32 + 40
+        assert len(first["unlabelled"]) == 40
