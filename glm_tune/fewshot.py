@@ -252,8 +252,8 @@ def folds(config: FewShotConfig, task: Task, out: Path) -> list[Fold]:
         folder.mkdir(parents=True, exist_ok=True)
         files = {"fewshot_train": train_rows, "fewshot_dev": dev_rows}
         if test == "rest":
-            taken = {_key(r) for r in train_rows + dev_rows}
-            files["fewshot_test"] = [r for r in rows if _key(r) not in taken]
+            taken = {row_key(r, task) for r in train_rows + dev_rows}
+            files["fewshot_test"] = [r for r in rows if row_key(r, task) not in taken]
         for name, chosen in files.items():
             (folder / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chosen),
                                                   encoding="utf-8")
@@ -263,8 +263,11 @@ def folds(config: FewShotConfig, task: Task, out: Path) -> list[Fold]:
     return found
 
 
-def _key(row: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in row.items() if not k.startswith("_")}, sort_keys=True, ensure_ascii=False)
+def row_key(row: dict[str, Any], task: Task) -> str:
+    """A row by what the model reads and its label: FewCLUE numbers each file's ids from 0, so
+    dev_few_all's copy of a dev_K row has another id."""
+    names = (*task.fields, task.label_field)
+    return json.dumps({k: row.get(k) for k in names}, sort_keys=True, ensure_ascii=False)
 
 
 def _settings(config: FewShotConfig) -> dict[str, Any]:
@@ -322,9 +325,9 @@ class Runner:
         return record
 
     def test_examples(self, data: ClozeDataModule, fold: Fold) -> list[Example]:
-        seen = {_key(r) for name in (fold.train, fold.dev) for r in data.split(name).rows}
+        seen = {row_key(r, fold.task) for name in (fold.train, fold.dev) for r in data.split(name).rows}
         split = data.split(fold.test)
-        kept = [e for e in split.examples if _key(split.rows[e.index]) not in seen and e.labelled]
+        kept = [e for e in split.examples if row_key(split.rows[e.index], fold.task) not in seen and e.labelled]
         if not kept:
             raise DataError(f"--test-split {fold.test}: no labelled rows left after dropping {fold.name}'s own rows")
         return kept[: self.config.eval_limit] if self.config.eval_limit else kept

@@ -75,7 +75,6 @@ def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_pat
         assert name in printed
     result = json.loads((out / "fewshot.json").read_text(encoding="utf-8"))
     assert result["folds"] == ["fold0", "fold1"] and result["test_split"] == "dev_few_all"
-    # dev_few_all holds dev_0..dev_4: each fold's own 32 dev rows are dropped before the limit.
     assert result["test_rows"] == {"fold0": 12, "fold1": 12}
     lines = {line["name"]: line for line in result["lines"]}
     assert len(lines["pattern 0"]["few_shot"]["runs"]) == 2
@@ -209,3 +208,25 @@ def test_fewshot_ipet_retrains_each_pattern_with_the_others_pseudo_labels(shared
         # 32 labelled rows, plus up to 32 x 5 pseudo-labelled ones, an equal share per label, of 40.
         assert first["train_rows"] == 32 and 32 < second["train_rows"] <= 32 + 40
         assert len(first["unlabelled"]) == 40
+
+
+def test_test_rows_of_the_folds_own_dev_split_are_dropped_whatever_their_ids(shared, tmp_path):
+    # dev_few_all holds dev_0..dev_4 with ids renumbered from 0: dev_1's rows must still be found.
+    from glm_tune.fewshot import FewShotConfig, Runner, folds
+    from glm_tune.fewshot_training import load_backbone
+    from glm_tune.task import resolve_task
+
+    config = FewShotConfig(task="eprstmt", data_dir=str(shared / "data" / "fewclue" / "eprstmt"), folds="0,1",
+                           test_split="dev_few_all")
+    task = resolve_task("eprstmt")
+    backbone = load_backbone(str(shared / "golden" / "glm-ref-zh"), str(shared / "tokenizers" / "glm-chinese"),
+                             device="cpu")
+    runner = Runner(config, task, backbone, tmp_path)
+    for fold in folds(config, task, tmp_path):
+        data = runner.data(fold, 0)
+        kept = runner.test_examples(data, fold)
+        own = {(r["sentence"], r["label"]) for name in (fold.train, fold.dev) for r in data.split(name).rows}
+        test = [(r["sentence"], r["label"]) for r in data.split(fold.test).rows]
+        # At least the fold's 32 dev rows go, and any training row dev_few_all repeats (FewCLUE has some).
+        assert len(kept) == sum(row not in own for row in test) <= 160 - 32
+        assert not any(test[e.index] in own for e in kept)
