@@ -36,7 +36,8 @@ def markdown(result: dict[str, Any]) -> str:
         "Written by `glm-tune fewshot`; do not edit by hand.",
         "",
         f"- Protocol: {protocol}; accuracy on `{result['test_split']}`, mean ± sample std over the runs.",
-        f"- Test rows per run, after dropping rows that are in the run's own train or dev split: {rows}.",
+        f"- Test rows per run, after dropping rows that are in the run's own train or dev split: {rows}"
+        + (f" (at most the first {config['eval_limit']}: --eval-limit)." if config.get("eval_limit") else "."),
         f"- Grid: learning rates {config['learning_rates']}, up to {config['max_epochs']} epochs "
         f"(patience {config['patience']}, epoch 0 = zero-shot weights a candidate: {config['keep_zero_shot']}), "
         f"batch {config['batch_size']}, frozen embeddings: {config['freeze_embeddings']}, "

@@ -26,4 +26,11 @@ glm-tune fewshot --task rte --model glm-tiny --data-dir "$DATA/fewglue/RTE" --sh
 for task in eprstmt tnews rte; do
   for f in fewshot.json fewshot.md fewshot.png; do cp "$OUT/$task/$f" "$HERE/$task-$f"; done
 done
-cat "$HERE"/eprstmt-fewshot.md "$HERE"/tnews-fewshot.md "$HERE"/rte-fewshot.md > experiments/glm-tiny/fewshot.md
+{
+  echo "<!-- written by experiments/glm-tiny/fewshot.sh: the three commands' fewshot.md in turn -->"
+  echo "The eprstmt runs were made before test rows were matched without their ids; their records"
+  echo "were repaired by experiments/glm-tiny/fewshot_refilter.py (the fold's own dev rows and repeated"
+  echo "training rows dropped from the scores) and this report rewritten from them."
+  echo
+  cat "$HERE"/eprstmt-fewshot.md "$HERE"/tnews-fewshot.md "$HERE"/rte-fewshot.md
+} > experiments/glm-tiny/fewshot.md
