@@ -138,6 +138,7 @@ _HELP = {
     "fill": "Fill the blanks of a text with a GLM, or score choices for its blank.",
     "report": "Draw a fit run's training loss and validation metrics (and confusion matrix) as PNGs.",
     "convert": "Write a checkpoint of any layout (THUDM, model-parallel shards, FlagAI, PaddleNLP) in the hub layout.",
+    "fewshot": "few-shot protocol: folds or seeds x patterns, ensemble, distillation, calibration",
 }
 
 
@@ -303,6 +304,30 @@ def _pretrain(namespace) -> None:
     print(f"model: {pretrain(PretrainConfig(**values, **sections))}")
 
 
+def _fewshot_parser():
+    from glm_tune.fewshot.protocol import FewShotConfig
+
+    parser = _parser(
+        description="Few-shot finetuning as GLM and PET measure it: every pattern of the task trained on each fold "
+        "(--folds, FewCLUE's train_K/dev_K) or seeded stratified draw (--shots k --seeds), the learning rate and "
+        "epoch chosen on the fold's dev split; prints mean ± std over the runs for each pattern, their ensemble "
+        "and zero-shot, and writes OUTPUT_DIR/fewshot.json, fewshot.md and fewshot.png. Finished runs in "
+        "OUTPUT_DIR are skipped, so an interrupted command continues when run again.",
+    )
+    parser.add_class_arguments(FewShotConfig, nested_key=None)
+    return parser
+
+
+def _fewshot(namespace) -> None:
+    from glm_tune.fewshot.protocol import FewShotConfig, run_fewshot
+    from glm_tune.fewshot.report import table
+
+    values = {k: v for k, v in vars(namespace).items() if not k.startswith("__")}
+    result = run_fewshot(FewShotConfig(**values))
+    print(table(result))
+    print(f"\nresults: {namespace.output_dir}/fewshot.json, fewshot.md, fewshot.png")
+
+
 def _suite(namespace) -> None:
     import yaml
 
@@ -333,13 +358,14 @@ def _suite(namespace) -> None:
 _HANDLERS = {"fit": _fit, "validate": _evaluate("validate"), "test": _evaluate("test"), "predict": _predict,
              "models": _function_command(models), "tasks": _function_command(tasks), "fill": _fill,
              "suite": _suite, "pretrain": _pretrain, "train-tokenizer": _function_command(train_tokenizer),
-             "convert": _function_command(convert), "report": _report}
+             "convert": _function_command(convert), "report": _report, "fewshot": _fewshot}
 
 _SUBPARSERS = {"fit": _fit_parser, "validate": _evaluate_parser("validate"), "test": _evaluate_parser("test"),
                "predict": _predict_parser, "suite": _suite_parser, "pretrain": _pretrain_parser,
                "train-tokenizer": _function_parser(train_tokenizer), "models": _function_parser(models),
                "tasks": _function_parser(tasks), "fill": _fill_parser,
-               "convert": _function_parser(convert, positional=True), "report": _report_parser}
+               "convert": _function_parser(convert, positional=True), "report": _report_parser,
+               "fewshot": _fewshot_parser}
 
 
 def _switches(command: str | None) -> set[str]:
@@ -355,6 +381,10 @@ def _switches(command: str | None) -> set[str]:
         from glm_tune.training.trainer import TrainerOptions
 
         kinds = (PretrainConfig, InfillingConfig, TrainerOptions)
+    elif command == "fewshot":
+        from glm_tune.fewshot.protocol import FewShotConfig
+
+        kinds = (FewShotConfig,)
     else:
         kinds = ()
     names = {f.name for kind in kinds for f in dataclasses.fields(kind) if f.type in (bool, "bool")}

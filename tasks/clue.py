@@ -8,7 +8,8 @@ from ``--data-dir``. Split names:
   with ``glm-tune predict --format clue``),
 - ``test_public`` -> ``test_public.json`` (FewCLUE's labelled test set),
 - ``train_0`` .. ``train_4`` / ``dev_0`` .. ``dev_4`` -> ``train_K.json`` / ``dev_K.json``
-  (FewCLUE's five few-shot folds), ``train_few_all`` / ``dev_few_all`` (their union).
+  (FewCLUE's five few-shot folds), ``train_few_all`` / ``dev_few_all`` (their union),
+- ``unlabeled`` -> ``unlabeled.json`` (FewCLUE's unlabelled rows, for ``glm-tune fewshot --distill``).
 
 Labels are strings as the verbalizer files spell them (TNEWS and IFLYTEK hold numeric codes in
 the data; they are read as ``"102"``, ``"8"``). Label words live in ``verbalizers/<task>.json``.
@@ -32,6 +33,8 @@ from glm_tune.task.definition import Task
 from glm_tune.task.readers import DataError, Row
 
 _FOLDS = 5
+UNLABELLED_SPLITS = ("test", "unlabeled")
+"""Splits whose rows come without labels: the benchmark test file and FewCLUE's unlabeled.json."""
 
 
 def clue_files() -> dict[str, str]:
@@ -43,6 +46,7 @@ def clue_files() -> dict[str, str]:
         files[f"dev_{k}"] = f"dev_{k}.json"
     files["train_few_all"] = "train_few_all.json"
     files["dev_few_all"] = "dev_few_all.json"
+    files["unlabeled"] = "unlabeled.json"  # FewCLUE's unlabelled text (PET's distillation)
     return files
 
 
@@ -55,6 +59,7 @@ def _clue_task(name: str, **kwargs: Any) -> Task:
         file_format="jsonl",
         metrics=("accuracy",),
         max_length=256,
+        unlabelled_splits=UNLABELLED_SPLITS,
     )
     defaults.update(kwargs)
     return Task(name=name, **defaults)
@@ -68,6 +73,9 @@ def _clue_task(name: str, **kwargs: Any) -> Task:
 _PAIR_PATTERNS = Patterns({
     0: Template("{sentence1}？", "你是说{sentence2}？[MASK]。"),
     1: Template("{sentence1}？", "[MASK]，{sentence2}"),
+    # glm-tune's (PET-style, for few-shot ensembles): both sentences first, the blank between the
+    # verdict's words (是/不是同一个意思).
+    2: Template("“{sentence1}”与“{sentence2}”[MASK]同一个意思。"),
 })
 
 AFQMC = _clue_task(
@@ -85,7 +93,12 @@ BUSTM = _clue_task(
     description="FewCLUE BUSTM short-text matching; train_K/dev_K.json (sentence1, sentence2, label 0/1)",
 )
 
-_NLI_PATTERNS = Patterns({0: Template("{sentence1}？", "[MASK]，{sentence2}")})
+_NLI_PATTERNS = Patterns({
+    0: Template("{sentence1}？", "[MASK]，{sentence2}"),
+    # glm-tune's, for few-shot ensembles: the hypothesis as a question, answered 是的/可能/不是.
+    1: Template("{sentence1}", "问：{sentence2}？答：[MASK]。"),
+    2: Template("前提：{sentence1}", "假设：{sentence2}。答案：[MASK]。"),
+})
 
 CMNLI = _clue_task(
     "cmnli",
@@ -110,30 +123,44 @@ OCNLI = _clue_task(
 # GLM's TNewsPVP (FlagAI); keywords may be empty, so only sentence is required.
 TNEWS = _clue_task(
     "tnews",
-    patterns=Patterns({0: Template("标题：{sentence}关键词：{keywords}类别：[MASK]", shrink=["sentence", "keywords"])}),
+    patterns=Patterns({
+        0: Template("标题：{sentence}关键词：{keywords}类别：[MASK]", shrink=["sentence", "keywords"]),
+        # glm-tune's, for the few-shot ensemble (PET-style): the blank first, and the title alone.
+        1: Template("[MASK]新闻：{sentence}"),
+        2: Template("{sentence}这条新闻属于[MASK]。"),
+    }),
     fields=("sentence",),
     description="CLUE / FewCLUE TNEWS news titles, 15 classes; (sentence, keywords, label 100-116)",
 )
 
 IFLYTEK = _clue_task(
     "iflytek",
-    patterns=Patterns({0: Template("{sentence}这是一款[MASK]类应用。")}),
+    # Patterns 1 and 2 are glm-tune's, for few-shot ensembles (the blank first; another wording).
+    patterns=Patterns({0: Template("{sentence}这是一款[MASK]类应用。"), 1: Template("[MASK]类应用：{sentence}"),
+                       2: Template("{sentence}这个应用属于[MASK]。")}),
     fields=("sentence",),
     metrics=("accuracy", "f1_macro"),
     max_length=512,
     description="CLUE / FewCLUE IFLYTEK app descriptions, 119 classes; (sentence, label 0-118)",
 )
 
+# Pattern 0 is glm-tune's first; 1 and 2 (PET-style: other wordings) give the few-shot ensemble
+# something to average; the label words 好/差 read right in all three. Patterns with the blank
+# first ("这次购物很[MASK]。{sentence}") scored near chance zero-shot with glm-tiny (0.59 on
+# dev_few_all, against 0.72 / 0.72 / 0.67 for these three).
 EPRSTMT = _clue_task(
     "eprstmt",
-    patterns=Patterns({0: Template("{sentence}总之很[MASK]。")}),
+    patterns=Patterns({0: Template("{sentence}总之很[MASK]。"), 1: Template("买家评价：{sentence}质量很[MASK]。"),
+                       2: Template("{sentence}真的很[MASK]！")}),
     fields=("sentence",),
     description="FewCLUE EPRSTMT review sentiment; (sentence, label Positive/Negative)",
 )
 
 CSLDCP = _clue_task(
     "csldcp",
-    patterns=Patterns({0: Template("{content}这篇论文的学科是[MASK]。")}),
+    # Patterns 1 and 2 are glm-tune's, for few-shot ensembles (the blank first; another wording).
+    patterns=Patterns({0: Template("{content}这篇论文的学科是[MASK]。"), 1: Template("[MASK]论文：{content}"),
+                       2: Template("{content}这是一篇[MASK]领域的论文。")}),
     fields=("content",),
     metrics=("accuracy", "f1_macro"),
     max_length=512,
@@ -141,16 +168,28 @@ CSLDCP = _clue_task(
 )
 
 
-def _csl_pattern(row: Row):
+def _csl_keywords(row: Row) -> str:
     keywords = row["keyword"]
-    if isinstance(keywords, list):
-        keywords = "，".join(str(k) for k in keywords)
-    return ([Text(row["abst"], "abst")], ["关键词：", Text(keywords, "keyword"), "。以上", MASK, "这篇摘要的关键词。"])
+    return "，".join(str(k) for k in keywords) if isinstance(keywords, list) else keywords
+
+
+def _csl_pattern(row: Row):
+    return ([Text(row["abst"], "abst")], ["关键词：", Text(_csl_keywords(row), "keyword"), "。以上", MASK, "这篇摘要的关键词。"])
+
+
+# glm-tune's, for few-shot ensembles: the verdict (是/不是) before the keywords, or as an answer.
+def _csl_pattern1(row: Row):
+    return ([Text(row["abst"], "abst")], ["这篇摘要的关键词", MASK, "：", Text(_csl_keywords(row), "keyword")])
+
+
+def _csl_pattern2(row: Row):
+    return ([Text(row["abst"], "abst")], ["问：", Text(_csl_keywords(row), "keyword"), "是这篇摘要的关键词吗？答：", MASK, "。"])
 
 
 CSL = _clue_task(
     "csl",
-    patterns=Patterns({0: Template(_csl_pattern, shrink=["abst", "keyword"], truncation="in_order")}),
+    patterns=Patterns({k: Template(f, shrink=["abst", "keyword"], truncation="in_order")
+                       for k, f in enumerate((_csl_pattern, _csl_pattern1, _csl_pattern2))}),
     fields=("abst", "keyword"),
     max_length=512,
     hub_dataset=("clue", "csl"),
@@ -199,9 +238,16 @@ def _cluewsc_pattern1(row: Row):
     return ["在如下的句子中：", Text(cluewsc_text(row), "text"), f"代词'*{pronoun}*'", MASK, f"指#{noun}#."]
 
 
+def _cluewsc_pattern2(row: Row):
+    # glm-tune's, for few-shot ensembles: the question after the text, answered 是/不是.
+    target = row["target"]
+    pronoun, noun = target["span2_text"], target["span1_text"]
+    return [Text(cluewsc_text(row), "text"), f"问：这里的*{pronoun}*指的是#{noun}#吗？答：", MASK, "。"]
+
+
 CLUEWSC = _clue_task(
     "cluewsc",
-    patterns=Patterns({0: Template(_cluewsc_pattern0), 1: Template(_cluewsc_pattern1)}),
+    patterns=Patterns({0: Template(_cluewsc_pattern0), 1: Template(_cluewsc_pattern1), 2: Template(_cluewsc_pattern2)}),
     fields=("text", "target"),
     max_length=256,
     description="CLUE / FewCLUE CLUEWSC2020 coreference; (text, target{span1,span2}, label true/false)",
@@ -260,6 +306,7 @@ CHID = Task(
     file_format="jsonl",
     fields=("content", "candidates"),
     metrics=("accuracy",),
+    unlabelled_splits=UNLABELLED_SPLITS,
     candidates=lambda row: list(row["candidates"]),
     answer=lambda row: row["answer"],
     expand=_chid_expand,

@@ -28,7 +28,8 @@ from glm_tune.cloze.verbalizer import Verbalizer
 from glm_tune.task.definition import Task
 from glm_tune.task.readers import DataError, Row
 
-SUPERGLUE_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "dev32": "dev32.jsonl", "test": "test.jsonl"}
+SUPERGLUE_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "dev32": "dev32.jsonl", "test": "test.jsonl",
+                   "unlabeled": "unlabeled.jsonl"}  # FewGLUE's unlabelled rows (PET's distillation)
 _FILES_NOTE = (
     "files train.jsonl / val.jsonl (validation) / dev32.jsonl (dev32); FewGLUE: train.jsonl is train, "
     "GLM's few-shot setting uses dev32.jsonl as dev and val.jsonl as test"
@@ -42,6 +43,7 @@ def _superglue_task(name: str, kind: str, **kwargs: Any) -> Task:
         files=SUPERGLUE_FILES,
         file_format="jsonl",
         hub_dataset=("aps/super_glue", name),
+        unlabelled_splits=("test", "unlabeled"),
     )
     if kind == "classification":
         defaults["verbalizer"] = partial(Verbalizer.from_file, name)
@@ -512,6 +514,12 @@ def _record_pattern(row):
     return [Text(row["passage"], "passage"), " " + query_a.rstrip(), MASK, query_b]
 
 
+def _record_pattern1(row):
+    # glm-tune's second pattern (GLM and PET have one), so that few-shot ensembles have two.
+    query_a, query_b = row["query"].split("@placeholder", 1)
+    return [Text(row["passage"], "passage"), " Question: fill in the blank. " + query_a.rstrip(), MASK, query_b]
+
+
 def _unique(texts) -> list[str]:
     seen: dict[str, None] = {}
     for text in texts:
@@ -558,7 +566,7 @@ def _record_expand(rows: list[Row], split: str, rng: random.Random) -> list[Row]
 RECORD = _superglue_task(
     "record",
     "multiple_choice",
-    patterns=Patterns({0: Template(_record_pattern)}),
+    patterns=Patterns({0: Template(_record_pattern), 1: Template(_record_pattern1)}),
     fields=("passage", "qas"),
     metrics=("em", "f1"),
     candidates=lambda row: [" " + e for e in row["entities"]],

@@ -30,10 +30,11 @@ KNOWN_LONG_MODULES: set[str] = set()
 # Rule 1: the layer of a module is the subpackage it lives in (docs/architecture.md); the flat
 # core (model, checkpoint, tokenizer, vocabulary, constants, errors, table) is everything else.
 LAYER_OF_PACKAGE = {"cloze": "cloze", "metrics": "metrics", "task": "tasks", "tasks": "tasks", "verbalizers": "tasks",
-                    "training": "training", "pretraining": "pretraining"}
+                    "training": "training", "pretraining": "pretraining", "fewshot": "fewshot"}
 CLI_MODULES = {"glm_tune.cli", "glm_tune.commands"}
 # What each layer may import besides itself: core <- cloze <- tasks <- training <- cli, with
-# metrics (importing only the core) and pretraining (core and training's trainer) as side branches.
+# metrics (importing only the core), pretraining (core and training's trainer) and the few-shot
+# protocol (over the training API) as side branches.
 MAY_IMPORT = {
     "core": set(),
     "metrics": {"core"},
@@ -41,7 +42,8 @@ MAY_IMPORT = {
     "tasks": {"core", "cloze", "metrics"},
     "training": {"core", "cloze", "metrics", "tasks"},
     "pretraining": {"core", "training"},
-    "cli": {"core", "cloze", "metrics", "tasks", "training", "pretraining"},
+    "fewshot": {"core", "cloze", "metrics", "tasks", "training"},
+    "cli": {"core", "cloze", "metrics", "tasks", "training", "pretraining", "fewshot"},
 }
 
 
