@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from glm_tune.cloze.generation import GenerationConfig, fill_blanks_in_turn
-from glm_tune.cloze.scoring import score_candidates
+from glm_tune.cloze.labels import Scorer
 from glm_tune.constants import BLANKS
 from glm_tune.errors import OptionError
 from glm_tune.model import GLMModel
@@ -145,10 +145,6 @@ def score_choices(
     for choice, cand in zip(choices, candidates):
         if tokenizer.unk_token_id in cand:
             raise OptionError(f"choice {choice!r} contains characters the tokenizer maps to <unk>")
+    scorer = Scorer(model, tokenizer, length_penalty=length_penalty, include_eop=include_eop)
     with torch.no_grad():
-        scores = score_candidates(
-            model, [ids], [mask_pos], [candidates], sop_id=tokenizer.sop_token_id,
-            eop_id=tokenizer.eop_token_id if include_eop else None, pad_id=tokenizer.pad_token_id,
-            length_penalty=length_penalty,
-        )[0]
-    return scores.tolist()
+        return scorer.candidate_scores([ids], [mask_pos], [candidates])[0].tolist()

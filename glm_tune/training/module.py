@@ -21,7 +21,7 @@ import torch
 
 from glm_tune.cloze.generation import GenerationConfig, generate_spans
 from glm_tune.cloze.inputs import build_inputs_for_generation
-from glm_tune.cloze.scoring import score_candidates, single_token_scores
+from glm_tune.cloze.labels import Scorer
 from glm_tune.cloze.verbalizer import VerbalizedLabels
 from glm_tune.constants import IGNORE_INDEX
 from glm_tune.errors import OptionError
@@ -127,6 +127,7 @@ class ClozeModule(pl.LightningModule):
         self.length_penalty = (
             task.length_penalty if options.length_penalty is None else options.length_penalty
         )
+        self.scorer = Scorer(model, tokenizer, length_penalty=self.length_penalty)
         if task.kind == "classification":
             if labels is None:
                 raise ValueError(f"task {task.name} is classification: the module needs its tokenized label words")
@@ -151,22 +152,11 @@ class ClozeModule(pl.LightningModule):
     # -- scores and losses -------------------------------------------------------------------
     def label_scores(self, batch: dict[str, Any]) -> torch.Tensor:
         """Classification: [b, labels] log-probs of each label's words at the blank."""
-        contexts, masks = batch["contexts"], batch["mask_positions"]
-        if self.scoring_path == "single_token":
-            words = single_token_scores(self.model, contexts, masks, self.labels.single_token_ids, **self._ids)
-        else:
-            words = torch.stack(score_candidates(
-                self.model, contexts, masks, [self.labels.candidates] * len(contexts),
-                eop_id=self.tokenizer.eop_token_id, length_penalty=self.length_penalty, **self._ids,
-            ))
-        return self.labels.label_scores(words)
+        return self.scorer.label_scores(batch["contexts"], batch["mask_positions"], self.labels, path=self.scoring_path)
 
     def candidate_scores(self, batch: dict[str, Any]) -> torch.Tensor:
         """Multiple choice: [b, most candidates] span log-probs, padding at -1e4."""
-        scores = score_candidates(
-            self.model, batch["contexts"], batch["mask_positions"], batch["candidates"],
-            eop_id=self.tokenizer.eop_token_id, length_penalty=self.length_penalty, **self._ids,
-        )
+        scores = self.scorer.candidate_scores(batch["contexts"], batch["mask_positions"], batch["candidates"])
         out = torch.full((len(scores), max(len(s) for s in scores)), _NO_CANDIDATE, device=scores[0].device)
         for row, s in enumerate(scores):
             out[row, : len(s)] = s
