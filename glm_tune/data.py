@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from glm_tune.options import FIT_ONLY
 from glm_tune.readers import DataError, ReadReport, Row, format_for, read_rows
+from glm_tune.targets import answer_window, encode_target
 from glm_tune.task import Task
 from glm_tune.template import Template, TruncationError
 from glm_tune.verbalizer import VerbalizedLabels, Verbalizer
@@ -274,6 +275,12 @@ class ClozeDataModule(pl.LightningDataModule):
                 encoded = self.template.encode(row, self.tokenizer, budget, row_id=where, reserve=1)
             except TruncationError as error:
                 raise DataError(f"{error} (raise --max-length, now {self.max_length})") from None
+            if name == self.options.train_split and self.task.kind == "generation" and encoded.truncated:
+                # Training only: a cut that loses the answer teaches nothing (glm_tune.targets).
+                windowed = answer_window(row, len(self.tokenizer.encode(row.get("context") or "", False)),
+                                         encoded.truncated_fields.get("context", 0))
+                if windowed is not None:
+                    encoded = self.template.encode(windowed, self.tokenizer, budget, row_id=where, reserve=1)
             truncated += encoded.truncated > 0
             context, mask_position = encoded.input_ids, encoded.mask_position
             if self.prompt_tokens:
@@ -312,7 +319,7 @@ class ClozeDataModule(pl.LightningDataModule):
             except KeyError:
                 target = None
             if target is not None:
-                ids = self.tokenizer.encode(target, add_special_tokens=False)
+                ids = encode_target(self.tokenizer, target)
                 example.target = ids[: self.options.max_target_length - 1]
                 example.labelled = True
         return example
