@@ -50,6 +50,9 @@ GREEDY = {"lcsts": DecodingOptions(decoding_strategy="greedy", no_repeat_ngram_s
 """Decoding of validation during training (fast); the final models are also decoded with the
 task's default beam search."""
 
+README_BEGIN = "<!-- seq2seq tables: written by experiments/glm-tiny/seq2seq.py --readme -->"
+README_END = "<!-- end of seq2seq tables -->"
+
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 
 
@@ -164,6 +167,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("lcsts", "cmrc2018"), default=None,
                         help="run one task and merge its results into the JSON beside RESULTS")
     parser.add_argument("--report_only", action="store_true", help="rewrite the table and PNG from the JSON")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help=f"also rewrite the tables between {README_BEGIN} and {README_END} in this file")
     parser.add_argument("--rescore_last", action="store_true",
                         help="decode the last checkpoint of the runs in --work that the JSON lacks, then report")
     args = parser.parse_args()
@@ -172,6 +177,8 @@ def main() -> None:
         results = json.loads(json_path.read_text())
         args.results.write_text(report(results))
         plot(results, args.results.with_suffix(".png"))
+        if args.readme:
+            write_readme(args.readme, results)
         return
     torch.set_num_threads(1)
     lcsts_dir, cmrc_dir = args.data_root / "lcsts", args.data_root / "cmrc2018"
@@ -219,6 +226,8 @@ def main() -> None:
     json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     args.results.write_text(report(results))
     plot(results, args.results.with_suffix(".png"))
+    if args.readme:
+        write_readme(args.readme, results)
     print(args.results.read_text())
 
 
@@ -269,6 +278,30 @@ def report(results: dict) -> str:
         if name in results:
             lines.append(f"- {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in results[name]["seconds"].items()))
     return "\n".join(lines) + "\n"
+
+
+def readme_tables(results: dict) -> str:
+    """The README's summary: the baselines, zero-shot and finetuned glm-tiny, and the targets."""
+    lines = []
+    for name, keys, header in (("lcsts", ("rouge1", "rouge2", "rougeL"), "ROUGE-1 | ROUGE-2 | ROUGE-L"),
+                               ("cmrc2018", ("em", "f1"), "EM | F1")):
+        if name not in results:
+            continue
+        r, s = results[name], results[name]["settings"]
+        title = f"LCSTS ({s['eval_rows']} val rows)" if name == "lcsts" else f"CMRC 2018 ({s['eval_rows']} dev questions)"
+        lines += [f"| {title} | {header} |", "|" + "---|" * (len(keys) + 1)]
+        lines += [_row(system, m, keys) for system, m in results[f"{name}_baselines"].items()]
+        lines += [_row(f"glm-tiny zero-shot, {d}", r["zero_shot"][d], keys) for d in ("greedy", "beam")]
+        lines += [_row(f"glm-tiny finetuned ({s['steps']} steps x {s['batch']} rows, lr {s['lr']}), best, {d}",
+                       r["finetuned"][d], keys) for d in ("greedy", "beam")]
+        lines += [*_last_rows(r, keys), ""]
+    return "\n".join(lines + [line for line in _verdicts(results)[2:] if line.startswith("- ")]) + "\n"
+
+
+def write_readme(path: Path, results: dict) -> None:
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+    path.write_text(text[:start] + "\n" + readme_tables(results) + text[end:], encoding="utf-8")
 
 
 def _last_rows(result: dict, keys: tuple[str, ...]) -> list[str]:
