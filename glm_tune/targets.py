@@ -2,12 +2,12 @@
 
 * :func:`encode_target`: SentencePiece starts every encoded text with its word-start marker
   ``▁`` (the dummy prefix). In cog-pretrain's 50,000 pieces the marker is mostly merged into the
-  first word (``▁北京``), but a small vocabulary often has no such piece and writes a bare ``▁``
-  first: glm-tiny's 16k unigram model encodes ``现存最大的`` as ``▁ 现 存 最大的`` (over 3 of 4
-  LCSTS summaries and CMRC answers). That piece carries no text (decoding drops it), yet it
-  would be the first token of nearly every target, so a finetuned model learns to spend its
+  first word (``▁北京``; bare in 32 and 44 of the first 200 LCSTS and CMRC dev targets), but a
+  small vocabulary often has no such piece and writes a bare ``▁`` first: glm-tiny's 16k unigram
+  model encodes ``现存最大的`` as ``▁ 现 存 最大的`` (152 and 162 of the same 200). That piece
+  carries no text (decoding drops it), yet it would be the first token of most targets, so a finetuned model learns to spend its
   first step, and much of its probability, on whitespace; in pretraining, spans taken from
-  inside a text never start with it. The bare marker is dropped; what follows is exactly the
+  inside a text rarely start with it. The bare marker is dropped; what follows is exactly the
   encoding of the text without the prefix (the unigram segmentation after a piece boundary is
   the best one of the rest). A merged marker stays, as the reference encodes it.
   ``GLMTokenizer.build_inputs_for_generation`` keeps the Hugging Face port's plain encoding of
