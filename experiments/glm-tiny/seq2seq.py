@@ -161,8 +161,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/glm-tiny-seq2seq"))
     parser.add_argument("--lcsts_rows", type=int, default=100)
     parser.add_argument("--cmrc_rows", type=int, default=60)
-    parser.add_argument("--lcsts_steps", type=int, default=100)
-    parser.add_argument("--cmrc_steps", type=int, default=150)
+    parser.add_argument("--lcsts_steps", type=int, default=400)
+    parser.add_argument("--cmrc_steps", type=int, default=500)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of both runs")
     parser.add_argument("--only", choices=("lcsts", "cmrc2018"), default=None,
                         help="run one task and merge its results into the JSON beside RESULTS")
@@ -217,9 +217,11 @@ def main() -> None:
                 "cmrc2018", [best_overlap_sentence(r["context"], r["question"]) for r in dev], golds),
         }
         results["cmrc2018_answers_kept"] = answers_kept(dev, 256)
+        # Lightning validates every N batches only within an epoch: at most once per epoch of the trial file.
+        epoch = len(rows("cmrc2018", "trial", cmrc_dir, None)) // 8
         results["cmrc2018"] = experiment(
             "cmrc2018", data_dir=cmrc_dir, work=args.work, train_split="trial", eval_rows=args.cmrc_rows,
-            steps=args.cmrc_steps, every=max(args.cmrc_steps // 2, 1), batch=8, lr=args.lr, max_length=256,
+            steps=args.cmrc_steps, every=min(max(args.cmrc_steps // 2, 1), epoch), batch=8, lr=args.lr, max_length=256,
             max_target=32, greedy=GREEDY["cmrc2018"], seed=1234)
     if json_path.is_file() and args.only:
         results = {**json.loads(json_path.read_text()), **results}
