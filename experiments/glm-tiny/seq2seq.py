@@ -20,7 +20,7 @@ Validation during training decodes greedily (fast) and gives the learning curves
 the zero-shot model). The best checkpoint by the task's first metric (a tie keeps the earliest)
 and the last checkpoint are then decoded greedily and with the task's beam search. The table
 (with the targets checked), a JSON copy and a PNG of the curves (with matplotlib installed) are
-written beside ``RESULTS``. The defaults fit a shared 2-core machine: about 25 wall minutes per
+written beside ``RESULTS``. The defaults fit a shared 2-core machine: 10 to 30 wall minutes per
 task (the seconds are in the table); ``--only TASK`` runs one and merges it into the JSON.
 """
 
