@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/glm-tiny-seq2seq"))
     parser.add_argument("--lcsts_rows", type=int, default=100)
     parser.add_argument("--cmrc_rows", type=int, default=60)
-    parser.add_argument("--lcsts_steps", type=int, default=400)
+    parser.add_argument("--lcsts_steps", type=int, default=1000)
     parser.add_argument("--cmrc_steps", type=int, default=500)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of both runs")
     parser.add_argument("--only", choices=("lcsts", "cmrc2018"), default=None,
