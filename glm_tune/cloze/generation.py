@@ -220,7 +220,9 @@ def _beam_search(
         log_probs = _forbid(_log_probs(_step(model, state, tokens), running, config), running, step, config, stop_ids)
         vocab = log_probs.shape[-1]
         candidates = (scores.view(-1, 1) + log_probs).view(batch, beams * vocab)
-        top_scores, top_ids = candidates.topk(2 * beams, dim=-1)
+        # Every beam can rank each stop id first, so beams x len(stop_ids) candidates may be ends:
+        # taking that many more than `beams` always leaves `beams` that go on.
+        top_scores, top_ids = candidates.topk((1 + len(stop_ids)) * beams, dim=-1)
         next_rows, next_tokens, next_scores = [], [], []
         for b in range(batch):
             chosen = 0

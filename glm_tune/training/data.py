@@ -31,6 +31,7 @@ from glm_tune.cloze.verbalizer import VerbalizedLabels, Verbalizer
 from glm_tune.task.readers import DataError, ReadReport, Row, format_for, read_rows
 from glm_tune.task.registry import Task
 from glm_tune.training.options import FIT_ONLY
+from glm_tune.training.targets import answer_window, encode_target
 
 
 @dataclass
@@ -281,6 +282,12 @@ class ClozeDataModule(pl.LightningDataModule):
                 encoded = self.template.encode(row, self.tokenizer, budget, row_id=where, reserve=1)
             except TruncationError as error:
                 raise DataError(f"{error} (raise --max-length, now {self.max_length})") from None
+            if name == self.options.train_split and self.task.kind == "generation" and encoded.truncated:
+                # Training only: a cut that loses the answer teaches nothing (glm_tune.training.targets).
+                windowed = answer_window(row, len(self.tokenizer.encode(row.get("context") or "", False)),
+                                         encoded.truncated_fields.get("context", 0))
+                if windowed is not None:
+                    encoded = self.template.encode(windowed, self.tokenizer, budget, row_id=where, reserve=1)
             truncated += encoded.truncated > 0
             context, mask_position = encoded.input_ids, encoded.mask_position
             if self.prompt_tokens:
@@ -321,7 +328,7 @@ class ClozeDataModule(pl.LightningDataModule):
             except KeyError:
                 target = None
             if target is not None:
-                ids = self.tokenizer.encode(target, add_special_tokens=False)
+                ids = encode_target(self.tokenizer, target)
                 example.target = ids[: self.options.max_target_length - 1]
                 example.references = task.gold_texts(row)
                 example.labelled = True

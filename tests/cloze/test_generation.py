@@ -162,3 +162,25 @@ def test_fill_blanks_in_turn_ends_each_span_at_eos(prefers_eos, strategy):
     assert spans == [[], []]
     spans = fill_blanks_in_turn(prefers_eos, context, [3, 6], sop_id=SOP, eop_id=EOP, pad_id=PAD, config=config)
     assert all(EOS in span for span in spans)
+
+
+@pytest.fixture(scope="module")
+def prefers_both_ends(golden_dir):
+    """A copy of the golden model whose output always prefers <|endofpiece|> and <|endoftext|>."""
+    biased = GLMModel.from_pretrained(str(golden_dir))
+    bias = torch.zeros(biased.config.vocab_size)
+    bias[[EOP, EOS]] = 100.0
+    biased.lm_logits = lambda hidden: GLMModel.lm_logits(biased, hidden) + bias
+    return biased
+
+
+def test_beam_search_goes_on_when_every_beam_ranks_both_ends_first(prefers_both_ends, end_to_end):
+    # After the first (forced) token each of the 5 beams puts eop and eos first: 10 ends are the
+    # 10 best candidates, and the search must still find 5 beams that go on (a 2 x beams
+    # candidate list found none and failed on CMRC 2018 validation).
+    _, contexts, masks = end_to_end
+    config = GenerationConfig(strategy="beam", num_beams=5, max_new_tokens=4, min_new_tokens=1)
+    spans = generate_spans(prefers_both_ends, contexts, masks, sop_id=SOP, eop_id=EOP, pad_id=PAD, eos_id=EOS,
+                           config=config)
+    # Each span is its one forced token, then an end.
+    assert len(spans) == len(contexts) and all(len(span) == 1 and span[0] not in (EOP, EOS) for span in spans)
