@@ -38,7 +38,8 @@ from glm_tune.pretraining.infilling import (
     pack_documents,
 )
 from glm_tune.tokenizer import GLMTokenizer, load_tokenizer
-from glm_tune.training.optim import build_optimizer
+from glm_tune.training.data import LoaderOptions
+from glm_tune.training.optim import OptimizerOptions
 from glm_tune.training.trainer import TrainerOptions, build_trainer, last_checkpoint
 
 MODEL_DIR = "model"
@@ -46,8 +47,9 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 
 
 @dataclass
-class PretrainConfig:
-    """What to pretrain on, which model, and how."""
+class PretrainConfig(OptimizerOptions, LoaderOptions):
+    """What to pretrain on, which model, and how (the optimiser and the loader: the fields of
+    OptimizerOptions and LoaderOptions)."""
 
     corpus: list[str] = field(default_factory=list)
     """Corpus files or directories (.txt, .jsonl, .json, .tsv); training text only."""
@@ -77,18 +79,14 @@ class PretrainConfig:
     min_chars: int = 10
     """Corpus documents shorter than this many characters are dropped (20 would drop a third of
     the short Chinese titles and reviews in FewCLUE's unlabeled text)."""
+    # Pretraining's own defaults of the optimiser and loader options it shares with fit
+    # (OptimizerOptions and LoaderOptions, where they are documented).
     batch_size: int = 32
-    """Samples per device and batch."""
-    learning_rate: float = 5e-4
-    """Peak AdamW learning rate (warmup, then linear decay to 0)."""
+    learning_rate: float | None = 5e-4
     weight_decay: float = 0.01
-    """AdamW weight decay (never on biases and LayerNorm)."""
     warmup_ratio: float = 0.05
-    """Fraction of the optimizer steps spent warming up."""
     seed: int = 1234
     """Seeds the model's initialisation, the validation split and every sample's corruption."""
-    num_workers: int = 0
-    """DataLoader worker processes building samples."""
     validation_fraction: float = 0.01
     """Fraction of the packed chunks held out for ``val/loss`` (at least one chunk)."""
     save_dtype: Literal["float32", "float16", "bfloat16"] = "float32"
@@ -163,11 +161,7 @@ class PretrainModule(pl.LightningModule):
         return self._loader(self.val_data, shuffle=False) if self.val_data is not None else []
 
     def configure_optimizers(self) -> dict:
-        c = self.config
-        return build_optimizer(
-            self, learning_rate=c.learning_rate, weight_decay=c.weight_decay,
-            total_steps=int(self.trainer.estimated_stepping_batches), warmup_ratio=c.warmup_ratio,
-        )
+        return self.config.build(self, int(self.trainer.estimated_stepping_batches))
 
 
 def tokenize_corpus(tokenizer: GLMTokenizer, paths: list[str], min_chars: int = 10) -> list[list[int]]:

@@ -35,8 +35,20 @@ from glm_tune.training.targets import answer_window, encode_target
 
 
 @dataclass
-class DataOptions:
-    """Which data to read and how to batch it."""
+class LoaderOptions:
+    """How batches are loaded: the data options fit and pretrain share."""
+
+    batch_size: int = 16
+    """Rows (pretrain: samples) per batch per device; the global batch is batch_size x devices x
+    accumulation (pretrain's default: 32)."""
+    num_workers: int = 0
+    """DataLoader worker processes (0: load in the main process; fit's batches are lists of ids,
+    so there is little work to hand off)."""
+
+
+@dataclass
+class DataOptions(LoaderOptions):
+    """Which data to read and how to batch it (the loader: LoaderOptions' fields)."""
 
     data_dir: str | None = None
     """Directory with the task's original files (see `glm-tune tasks`); without it the task's
@@ -52,8 +64,6 @@ class DataOptions:
     (default: the task's max_length)."""
     max_target_length: int = 128
     """Generation tasks: most target tokens trained on, <|endofpiece|> included."""
-    batch_size: int = 16
-    """Rows per batch per device (the global batch is batch_size x devices x accumulation)."""
     eval_batch_size: int | None = None
     """Rows per evaluation batch (default: batch_size)."""
     group_by_length: bool = field(default=True, metadata=FIT_ONLY)
@@ -64,9 +74,6 @@ class DataOptions:
     """Evaluate on the first N rows of the validation/test split only (quick checks)."""
     skip_bad_rows: bool = False
     """Skip malformed rows (each is reported with its file and line) instead of stopping."""
-    num_workers: int = 0
-    """DataLoader worker processes (0: load in the main process; batches are lists of ids, so
-    there is little work to hand off)."""
 
 
 @dataclass

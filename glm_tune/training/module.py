@@ -30,7 +30,7 @@ from glm_tune.model import GLMModel
 from glm_tune.task.registry import Task
 from glm_tune.training.finetune_defaults import FALLBACK_LEARNING_RATE
 from glm_tune.training.lora import DEFAULT_TARGETS, add_lora
-from glm_tune.training.optim import build_optimizer
+from glm_tune.training.optim import OptimizerOptions
 from glm_tune.training.prompt import PromptEncoder, PromptEncoderKind, attach_prompt
 
 Loss = Literal["auto", "cross_entropy", "generative", "mix"]
@@ -40,21 +40,10 @@ _NO_CANDIDATE = -1e4
 
 
 @dataclass
-class TrainingOptions:
-    """What is trained and how: optimiser, loss, and parameter-efficient options."""
+class TrainingOptions(OptimizerOptions):
+    """What is trained and how: the optimiser (OptimizerOptions' fields), loss, and
+    parameter-efficient options."""
 
-    learning_rate: float | None = None
-    """Peak learning rate of AdamW (default: the model's finetuning default, glm-tiny's 3e-4,
-    else 1e-5, GLM-Large's SuperGLUE rate)."""
-    weight_decay: float = 0.1
-    """AdamW weight decay; biases and LayerNorm parameters are never decayed."""
-    adam_beta1: float = 0.9
-    """AdamW beta1."""
-    adam_beta2: float = 0.999
-    """AdamW beta2 (GLM-10B used 0.95)."""
-    warmup_ratio: float = 0.1
-    """Fraction of the optimizer steps spent warming the learning rate up from 0 (then linear
-    decay to --lr_decay_ratio of the peak)."""
     loss: Loss = "auto"
     """cross_entropy over label/candidate scores, generative (minus the gold span's log-prob),
     or mix (both; GLM's WSC loss). auto: the task's choice (WSC: mix), else cross_entropy."""
@@ -73,10 +62,6 @@ class TrainingOptions:
     """Recompute each layer's activations in the backward pass: much less memory, ~30% slower."""
     dropout: float | None = None
     """Override the model's dropout probabilities (default: the checkpoint's, 0.1 for GLM)."""
-    adam_eps: float = 1e-8
-    """AdamW epsilon."""
-    lr_decay_ratio: float = 0.0
-    """The learning rate decays linearly to this fraction of the peak (GLM: 0.1), not to 0."""
     lora_rank: int = 0
     """LoRA through peft: rank of the low-rank updates added to --lora_targets (0: no LoRA). Only
     the adapters train (and the prompt encoder with --prompt_tokens); the GLM's weights stay frozen."""
@@ -298,10 +283,4 @@ class ClozeModule(pl.LightningModule):
         return self.predict_batch(batch)
 
     def configure_optimizers(self) -> dict:
-        o = self.options
-        return build_optimizer(
-            self, learning_rate=FALLBACK_LEARNING_RATE if o.learning_rate is None else o.learning_rate,
-            weight_decay=o.weight_decay, betas=(o.adam_beta1, o.adam_beta2),
-            eps=o.adam_eps, total_steps=int(self.trainer.estimated_stepping_batches), warmup_ratio=o.warmup_ratio,
-            decay_ratio=o.lr_decay_ratio,
-        )
+        return self.options.build(self, int(self.trainer.estimated_stepping_batches), FALLBACK_LEARNING_RATE)

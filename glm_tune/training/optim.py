@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -63,3 +65,34 @@ def build_optimizer(
     vars(optimizer).pop("_step_supports_amp_scaling", None)
     scheduler = warmup_linear_decay(optimizer, total_steps, int(warmup_ratio * total_steps), decay_ratio)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+@dataclass
+class OptimizerOptions:
+    """AdamW with a linear warmup, then a linear decay: the optimiser options fit and pretrain share."""
+
+    learning_rate: float | None = None
+    """Peak learning rate of AdamW (fit's default: the model's finetuning default, glm-tiny's 3e-4,
+    else 1e-5, GLM-Large's SuperGLUE rate; pretrain's: 5e-4)."""
+    weight_decay: float = 0.1
+    """AdamW weight decay; biases and LayerNorm parameters are never decayed (pretrain's default: 0.01)."""
+    adam_beta1: float = 0.9
+    """AdamW beta1."""
+    adam_beta2: float = 0.999
+    """AdamW beta2 (GLM-10B used 0.95)."""
+    adam_eps: float = 1e-8
+    """AdamW epsilon."""
+    warmup_ratio: float = 0.1
+    """Fraction of the optimizer steps spent warming the learning rate up from 0, then linear decay
+    to --lr-decay-ratio of the peak (pretrain's default: 0.05)."""
+    lr_decay_ratio: float = 0.0
+    """The learning rate decays linearly to this fraction of the peak (GLM: 0.1), not to 0."""
+
+    def build(self, module: nn.Module, total_steps: int, fallback_learning_rate: float | None = None) -> dict:
+        """:func:`build_optimizer` with these options (``fallback_learning_rate`` when none is set)."""
+        rate = self.learning_rate if self.learning_rate is not None else fallback_learning_rate
+        if rate is None:
+            raise OptionError("--learning-rate is not set")
+        return build_optimizer(module, learning_rate=rate, weight_decay=self.weight_decay,
+                               betas=(self.adam_beta1, self.adam_beta2), eps=self.adam_eps, total_steps=total_steps,
+                               warmup_ratio=self.warmup_ratio, decay_ratio=self.lr_decay_ratio)
