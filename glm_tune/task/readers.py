@@ -28,6 +28,14 @@ class DataError(GLMTuneError):
 Parsed = Iterator[tuple[int, Row, str | None]]
 
 
+def _cells_row(number: int, cells: list[str], names: list[str] | tuple[str, ...], owner: str,
+               note: str = "") -> tuple[int, Row, str | None]:
+    """One line of a delimited file as a row, or the problem when its cells do not match ``names``."""
+    if len(cells) != len(names):
+        return number, {}, f"{len(cells)} columns, {owner} has {len(names)} ({', '.join(names)}{note})"
+    return number, dict(zip(names, cells)), None
+
+
 def read_tsv(path: Path) -> Parsed:
     """A TSV file with a header line (GLUE). Quotes are not special: GLUE text contains them."""
     with path.open(encoding="utf-8", newline="") as handle:
@@ -36,12 +44,8 @@ def read_tsv(path: Path) -> Parsed:
         if not header:
             raise DataError(f"{path}: empty file, expected a header line")
         for number, cells in enumerate(reader, start=2):
-            if not cells:
-                continue
-            if len(cells) != len(header):
-                yield number, {}, f"{len(cells)} columns, the header has {len(header)} ({', '.join(header)})"
-            else:
-                yield number, dict(zip(header, cells)), None
+            if cells:
+                yield _cells_row(number, cells, header, "the header")
 
 
 def read_jsonl(path: Path) -> Parsed:
@@ -66,12 +70,8 @@ def read_cola_tsv(path: Path) -> Parsed:
     names = ("source", "label", "original_label", "sentence")
     with path.open(encoding="utf-8", newline="") as handle:
         for number, cells in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
-            if not cells:
-                continue
-            if len(cells) != len(names):
-                yield number, {}, f"{len(cells)} columns, CoLA has {len(names)} ({', '.join(names)}; no header line)"
-            else:
-                yield number, dict(zip(names, cells)), None
+            if cells:
+                yield _cells_row(number, cells, names, "CoLA", "; no header line")
 
 
 def read_csv(path: Path) -> Parsed:
@@ -86,12 +86,8 @@ def read_csv(path: Path) -> Parsed:
             for cells in reader:
                 # A quoted cell may span lines: a row is named by the line it starts on.
                 number, start = start, reader.line_num + 1
-                if not cells:
-                    continue
-                if len(cells) != len(header):
-                    yield number, {}, f"{len(cells)} columns, the header has {len(header)} ({', '.join(header)})"
-                else:
-                    yield number, dict(zip(header, cells)), None
+                if cells:
+                    yield _cells_row(number, cells, header, "the header")
         except csv.Error as error:
             raise DataError(f"{path}:{start}: not valid CSV ({error})") from None
 
