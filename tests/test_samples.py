@@ -6,7 +6,7 @@ import pytest
 
 from glm_tune import hub
 from glm_tune.task.definition import SAMPLES
-from glm_tune.task.registry import definition as task_definition
+from glm_tune.task import definition as task_definition
 from glm_tune.task.registry import get_task
 
 SST2 = SAMPLES / "sst2"
