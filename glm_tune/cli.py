@@ -292,16 +292,9 @@ def _pretrain_parser():
 
 
 def _pretrain(namespace) -> None:
-    from glm_tune.pretraining.infilling import InfillingConfig
     from glm_tune.pretraining.pretrain import PretrainConfig, pretrain
-    from glm_tune.training.trainer import TrainerOptions
 
-    values = {k: v for k, v in vars(namespace).items() if k != "config" and not k.startswith("__")}
-    sections = {}
-    for name, kind in (("infilling", InfillingConfig), ("trainer", TrainerOptions)):
-        names = {f.name for f in dataclasses.fields(kind)}
-        sections[name] = kind(**{k: values.pop(k) for k in list(values) if k in names})
-    print(f"model: {pretrain(PretrainConfig(**values, **sections))}")
+    print(f"model: {pretrain(PretrainConfig.from_options(vars(namespace)))}")
 
 
 def _fewshot_parser():

@@ -12,9 +12,10 @@ Only torch, lightning, numpy, sentencepiece and safetensors are needed here (no 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -95,6 +96,18 @@ class PretrainConfig(OptimizerOptions, LoaderOptions):
     """Continue from ``output_dir/checkpoints/last.ckpt`` when it exists."""
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
     """Length, precision, devices, accumulation, checkpoints and logging."""
+
+    @classmethod
+    def from_options(cls, values: dict[str, Any]) -> PretrainConfig:
+        """The config of flat option values, as the command line and a YAML spell them: each goes
+        to the section (infilling, trainer) that has the field. Keys that are no option are left out."""
+        values = dict(values)
+        sections = {}
+        for name, kind in (("infilling", InfillingConfig), ("trainer", TrainerOptions)):
+            names = {f.name for f in dataclasses.fields(kind)}
+            sections[name] = kind(**{k: values.pop(k) for k in list(values) if k in names})
+        own = {f.name for f in dataclasses.fields(cls)} - set(sections)
+        return cls(**{k: v for k, v in values.items() if k in own}, **sections)
 
 
 class PretrainModule(pl.LightningModule):
