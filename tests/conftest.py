@@ -60,3 +60,17 @@ def gpt2(tokenizers_dir):
     from glm_tune.tokenizer import load_tokenizer
 
     return load_tokenizer(str(tokenizers_dir / "glm-gpt2"), kind="gpt2")
+
+
+@pytest.fixture
+def hub_unknown(monkeypatch):
+    """No offline variable set and no cached answer of the hub probe, before and after the test."""
+    from glm_tune import hub
+
+    for name in hub.OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    probe = hub.probe_hub  # the cached function itself, whatever a test patches in
+    probe.cache_clear()
+    yield
+    probe.cache_clear()
+

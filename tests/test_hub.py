@@ -13,14 +13,7 @@ from glm_tune import hub
 from glm_tune.task.readers import DataError
 
 
-@pytest.fixture(autouse=True)
-def online_environment(monkeypatch):
-    for name in hub.OFFLINE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    probe = hub.probe_hub  # the cached function itself, whatever a test patches in
-    probe.cache_clear()
-    yield
-    probe.cache_clear()
+pytestmark = pytest.mark.usefixtures("hub_unknown")
 
 
 def _no_probe():

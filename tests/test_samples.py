@@ -13,14 +13,8 @@ SST2 = SAMPLES / "sst2"
 
 
 @pytest.fixture(autouse=True)
-def fresh_process_state(monkeypatch):
-    for name in hub.OFFLINE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    probe = hub.probe_hub  # the cached function itself, whatever a test patches in
-    probe.cache_clear()
+def fresh_process_state(hub_unknown):
     task_definition.announce_sample.cache_clear()  # the line is printed once per process
-    yield
-    probe.cache_clear()
 
 
 def test_the_sample_is_at_most_one_megabyte():
