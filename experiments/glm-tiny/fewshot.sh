@@ -48,3 +48,5 @@ done
   cat "$HERE"/eprstmt-fewshot.md "$HERE"/tnews-fewshot.md "$HERE"/tnews-weighted-fewshot.md "$HERE"/rte-fewshot.md \
     "$HERE"/rte-min-dev-0-fewshot.md
 } > experiments/glm-tiny/fewshot.md
+# Stricter dev margins instead of --min-dev-rows, read back from the trained records.
+python experiments/glm-tiny/fewshot_margins.py "$OUT" > /dev/null
