@@ -41,7 +41,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"- Grid: learning rates {config['learning_rates']}, up to {config['max_epochs']} epochs "
         f"(patience {config['patience']}, epoch 0 = zero-shot weights a candidate: {config['keep_zero_shot']}), "
         f"batch {config['batch_size']}, frozen embeddings: {config['freeze_embeddings']}, "
-        f"ensemble: {config['ensemble']}.",
+        f"ensemble: {config['ensemble']}; a run trains only on a dev split of at least {config['min_dev_rows']} "
+        "rows (else it keeps the zero-shot weights: lr -).",
         "",
         "| line | " + " | ".join(title for k, title in COLUMNS if any(k in ln for ln in result["lines"])) + " |",
     ]
@@ -52,7 +53,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "Runs (the learning rate and epoch chosen on the fold's dev split):", "",
               "| pattern | fold | lr | epoch | dev acc | zero-shot dev acc |", "|---|---|---|---|---|---|"]
     for run in result["runs"]:
-        lines.append(f"| {run['pattern']} | {run['fold']} | {run['learning_rate']:g} | {run['epoch']} | "
+        rate = "-" if run["learning_rate"] is None else f"{run['learning_rate']:g}"  # untrained: dev too small
+        lines.append(f"| {run['pattern']} | {run['fold']} | {rate} | {run['epoch']} | "
                      f"{run['dev_accuracy']:.3f} | {run['zero_shot_dev_accuracy']:.3f} |")
     for note in result.get("notes", []):
         lines += ["", note]

@@ -110,6 +110,24 @@ def test_fewshot_ensemble_line_equals_the_hand_averaged_records(shared, tmp_path
     assert line["few_shot"]["runs"] == pytest.approx(accuracies)
 
 
+def test_a_dev_split_below_min_dev_rows_keeps_the_zero_shot_weights_and_resumes_across_it(shared, tmp_path, capsys):
+    out = tmp_path / "fewshot"
+    _fewshot(shared, out, "--min-dev-rows", "33")  # eprstmt's dev_K have 32 rows
+    result = json.loads((out / "fewshot.json").read_text(encoding="utf-8"))
+    for name in ("p0-fold0", "p1-fold0", "p0-fold1", "p1-fold1"):
+        record = json.loads((out / "runs" / f"{name}.json").read_text())
+        assert record["trained"] is False and record["epoch"] == 0 and record["grid"] == []
+        assert record["learning_rate"] is None and record["dev_accuracy"] == record["zero_shot_dev_accuracy"]
+        assert record["few_shot"] == record["zero_shot"]
+    for line in result["lines"]:
+        if line["name"].startswith(("pattern", "ensemble")):
+            assert line["few_shot"] == line["zero_shot"]
+    assert "| 0 | fold0 | - | 0 |" in (out / "fewshot.md").read_text(encoding="utf-8")
+    _fewshot(shared, out, "--min-dev-rows", "32")  # now large enough: the untrained records are run again
+    record = json.loads((out / "runs" / "p0-fold0.json").read_text())
+    assert record["trained"] is True and record["learning_rate"] == 1e-4 and len(record["grid"]) == 1
+
+
 def test_fewshot_refuses_folds_with_shots_in_one_line(shared, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         _fewshot(shared, tmp_path / "x", "--shots", "4")
@@ -163,6 +181,7 @@ def test_the_unlabelled_files_read_as_a_split(shared, name, folder):
     (["--test-split", "test_private"], "--test-split test_private: task eprstmt has splits train, "),
     (["--patterns", "0,7"], "--patterns 0,7: task eprstmt has patterns [0, 1, 2]"),
     (["--learning-rates", "fast"], "--learning-rates fast: expected comma-separated float values"),
+    (["--min-dev-rows", "-1"], "--min-dev-rows -1: expected a number of rows, 0 or more"),
 ])
 def test_fewshot_bad_options_name_the_option(shared, tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit) as stop:
