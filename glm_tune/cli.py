@@ -417,8 +417,8 @@ def _normalise(argv: list[str]) -> list[str]:
 
 
 def resume_command(argv: list[str]) -> str:
-    """The command line that continues an interrupted ``glm-tune fit ARGS``: ARGS with --resume,
-    without --overwrite (which would start afresh)."""
+    """The command line that continues an interrupted ``glm-tune fit ARGS`` (or ``pretrain``):
+    ARGS with --resume, without --overwrite (which would start afresh)."""
     kept, skip_value = [], False
     for number, arg in enumerate(argv):
         name = arg.split("=")[0].replace("_", "-")
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         print(f"glm-tune: {_one_line(error)}", file=sys.stderr)
-        if error.resumable and command == "fit":
+        if error.resumable and command in ("fit", "pretrain"):
             print(f"continue with: {resume_command(given)}", file=sys.stderr)
         raise SystemExit(130) from None
     except GLMTuneError as error:

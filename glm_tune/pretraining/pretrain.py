@@ -41,7 +41,7 @@ from glm_tune.pretraining.infilling import (
 from glm_tune.tokenizer import GLMTokenizer, load_tokenizer
 from glm_tune.training.data import LoaderOptions
 from glm_tune.training.optim import OptimizerOptions
-from glm_tune.training.trainer import TrainerOptions, build_trainer, last_checkpoint
+from glm_tune.training.trainer import StopOnInterrupt, TrainerOptions, build_trainer, last_checkpoint
 
 MODEL_DIR = "model"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -250,12 +250,18 @@ def pretrain(config: PretrainConfig, callbacks: list[Callback] | None = None) ->
 
     module = PretrainModule(model, train_data, val_data, config)
     monitor = "val/loss" if val_data is not None else None
-    trainer = build_trainer(config.trainer, out, monitor=monitor, mode="min", callbacks=callbacks)
+    # Ctrl-C ends training where a resume can start, with last.ckpt written, as in fit.
+    interrupt = StopOnInterrupt(out)
+    trainer = build_trainer(config.trainer, out, monitor=monitor, mode="min",
+                            callbacks=[*(callbacks or []), interrupt])
     resume_from = last_checkpoint(out)
     ckpt_path = str(resume_from) if config.resume and resume_from.is_file() else None
     if ckpt_path:
         rank_zero_info(f"pretrain: resuming from {ckpt_path}")
-    trainer.fit(module, ckpt_path=ckpt_path)
+    with interrupt:
+        trainer.fit(module, ckpt_path=ckpt_path)
+    if interrupt.requested:  # during the last validation: training itself is complete and saved
+        interrupt.stop(trainer)
 
     target = out / MODEL_DIR
     if trainer.is_global_zero:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from glm_tune.errors import RunInterrupted
 from glm_tune.model import load_model
 from glm_tune.pretraining.infilling import InfillingConfig, collate
 from glm_tune.pretraining.pretrain import PretrainConfig, PretrainModule, pretrain
@@ -157,6 +161,28 @@ def test_resuming_mid_epoch_continues_with_the_next_batch(corpus_dir, tokenizer_
     resumed, _ = run(cfg)
     assert resumed.start_step == 20 and len(resumed.batches) == 14
     assert all(torch.equal(a, b) for a, b in zip(resumed.batches, straight.batches[20:]))
+
+
+class CtrlC(Callback):
+    """Presses Ctrl-C (a real SIGINT) in the middle of step 7's batch."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_writes_last_ckpt_after_the_step_and_resume_continues(corpus_dir, tokenizer_dir, tmp_path):
+    straight, _ = run(config(corpus_dir, tokenizer_dir, tmp_path / "straight", max_steps=12))
+    cfg = config(corpus_dir, tokenizer_dir, tmp_path / "stopped", max_steps=12)
+    with pytest.raises(RunInterrupted, match=r"interrupted after 7 optimizer steps; .*last\.ckpt holds the run"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pretrain(cfg, callbacks=[CtrlC()])
+    assert torch.load(last_checkpoint(cfg.output_dir), weights_only=False)["global_step"] == 7
+    assert not (Path(cfg.output_dir) / "model").exists()  # nothing is saved as if it were finished
+    resumed, _ = run(cfg)
+    assert resumed.start_step == 7 and len(resumed.batches) == 5
+    assert all(torch.equal(a, b) for a, b in zip(resumed.batches, straight.batches[7:]))
 
 
 def test_cli_train_tokenizer_pretrain_then_fit_the_new_model(corpus_dir, shared, tmp_path, capsys):
