@@ -12,7 +12,6 @@ Only torch, lightning, numpy, sentencepiece and safetensors are needed here (no 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +40,7 @@ from glm_tune.pretraining.infilling import (
 from glm_tune.tokenizer import GLMTokenizer, load_tokenizer
 from glm_tune.training.data import LoaderOptions
 from glm_tune.training.optim import OptimizerOptions
+from glm_tune.training.options import from_flat_options
 from glm_tune.training.trainer import StopOnInterrupt, TrainerOptions, build_trainer, last_checkpoint
 
 MODEL_DIR = "model"
@@ -99,15 +99,8 @@ class PretrainConfig(OptimizerOptions, LoaderOptions):
 
     @classmethod
     def from_options(cls, values: dict[str, Any]) -> PretrainConfig:
-        """The config of flat option values, as the command line and a YAML spell them: each goes
-        to the section (infilling, trainer) that has the field. Keys that are no option are left out."""
-        values = dict(values)
-        sections = {}
-        for name, kind in (("infilling", InfillingConfig), ("trainer", TrainerOptions)):
-            names = {f.name for f in dataclasses.fields(kind)}
-            sections[name] = kind(**{k: values.pop(k) for k in list(values) if k in names})
-        own = {f.name for f in dataclasses.fields(cls)} - set(sections)
-        return cls(**{k: v for k, v in values.items() if k in own}, **sections)
+        """The config of flat option values (see :func:`~glm_tune.training.options.from_flat_options`)."""
+        return from_flat_options(cls, values, {"infilling": InfillingConfig, "trainer": TrainerOptions})
 
 
 class PretrainModule(pl.LightningModule):

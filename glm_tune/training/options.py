@@ -29,6 +29,21 @@ def fit_only_fields(kind: type) -> set[str]:
     return {f.name for f in dataclasses.fields(kind) if f.metadata.get("fit_only")}
 
 
+def from_flat_options(kind: type, values: dict[str, Any], sections: dict[str, type]) -> Any:
+    """A ``kind`` (``FitConfig``, ``PretrainConfig``) from flat option values, as the command line
+    and a YAML spell them (``max_epochs``, not ``trainer.max_epochs``): each value goes to the
+    section (a field of ``kind`` holding one of the ``sections`` dataclasses) that has the field,
+    the rest to ``kind`` itself. Keys that are no option (``config``, jsonargparse's ``__path__``)
+    are left out."""
+    values = dict(values)
+    nested = {}
+    for section, section_kind in sections.items():
+        names = {f.name for f in dataclasses.fields(section_kind)}
+        nested[section] = section_kind(**{k: values.pop(k) for k in list(values) if k in names})
+    own = {f.name for f in dataclasses.fields(kind)} - set(nested)
+    return kind(**{k: v for k, v in values.items() if k in own}, **nested)
+
+
 def _at_least(values: dict[str, Any], minimum: float, *names: str) -> None:
     for name in names:
         value = values.get(name)

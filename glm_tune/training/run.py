@@ -40,7 +40,7 @@ from glm_tune.training.data import ClozeDataModule, DataOptions, write_predictio
 from glm_tune.training.finetune_defaults import apply_finetune_defaults
 from glm_tune.training.lora import is_adapter_dir, load_adapter, merged_model, read_adapter_config, save_adapter
 from glm_tune.training.module import ClozeModule, TrainingOptions
-from glm_tune.training.options import FIT_ONLY, check_options, fit_only_fields
+from glm_tune.training.options import FIT_ONLY, check_options, fit_only_fields, from_flat_options
 from glm_tune.training.prompt import free_embedding_row
 from glm_tune.training.trainer import (
     BEST,
@@ -107,16 +107,8 @@ class FitConfig:
 
     @classmethod
     def from_options(cls, values: dict[str, Any]) -> FitConfig:
-        """The config of flat option values, as the command line and a YAML spell them
-        (``max_epochs``, not ``trainer.max_epochs``): each goes to the section that has the field.
-        Keys that are no option (``config``, jsonargparse's ``__path__``) are left out."""
-        values = dict(values)
-        sections = {}
-        for section, kind in OPTION_SECTIONS.items():
-            names = {f.name for f in dataclasses.fields(kind)}
-            sections[section] = kind(**{k: values.pop(k) for k in list(values) if k in names})
-        top = {f.name for f in dataclasses.fields(cls)} - set(sections)
-        return cls(**{k: v for k, v in values.items() if k in top}, **sections)
+        """The config of flat option values (see :func:`~glm_tune.training.options.from_flat_options`)."""
+        return from_flat_options(cls, values, OPTION_SECTIONS)
 
 
 OPTION_SECTIONS: dict[str, type] = {"data": DataOptions, "training": TrainingOptions, "trainer": TrainerOptions,
@@ -313,7 +305,7 @@ def _train(config: FitConfig, task: Task, out: Path, monitor: str | None, callba
     trainer = build_trainer(config.trainer, out, monitor=monitor, mode="max",
                             callbacks=[*(callbacks or []), interrupt], distributed_sampler=False)
     if trainer.is_global_zero:
-        (out / FIT_CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        write_text_atomic(out / FIT_CONFIG, json.dumps(config.to_dict(), indent=2) + "\n")
     with warnings.catch_warnings(), interrupt:
         # ClozeDataModule's state_dict restores the position in the epoch, which Lightning
         # cannot see when it warns that the dataloader is not resumable.
