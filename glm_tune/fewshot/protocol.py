@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import torch
 
+from glm_tune.atomic import write_text_atomic
 from glm_tune.cloze.calibration import calibrate, encode_content_free, prior
 from glm_tune.errors import OptionError
 from glm_tune.fewshot.distill import IPET_SCALE, distillation, pseudo_labelled, soft_labels
@@ -335,11 +336,8 @@ class Runner:
 
     def save(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
         record = {"settings": self.settings, **record}
-        path = self.record_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
-        tmp.replace(path)  # a run interrupted while writing leaves no half record to skip
+        # A run interrupted while writing leaves no half record to skip.
+        write_text_atomic(self.record_path(name), json.dumps(record) + "\n")
         return record
 
     def test_examples(self, data: ClozeDataModule, fold: Fold) -> list[Example]:

@@ -20,8 +20,7 @@ from glm_tune.cloze.verbalizer import VerbalizedLabels
 from glm_tune.loading import load_model_and_tokenizer
 from glm_tune.task.registry import Task
 from glm_tune.training.data import ClozeBatchSampler, Example, collate
-from glm_tune.training.module import ClozeModule, TrainingOptions
-from glm_tune.training.optim import build_optimizer
+from glm_tune.training.module import ClozeModule, TrainingOptions, dropout_seed
 
 Loss = Callable[[ClozeModule, torch.Tensor, dict[str, Any]], torch.Tensor]
 """(module, [b, labels] scores, batch) -> scalar loss."""
@@ -145,8 +144,7 @@ def train(module: ClozeModule, train_examples: Sequence[Example], dev_examples: 
     total = len(sampler) * settings.max_epochs
     if settings.max_steps is not None:
         total = min(total, settings.max_steps)
-    optim = build_optimizer(module, learning_rate=settings.learning_rate, weight_decay=settings.weight_decay,
-                            total_steps=max(total, 1), warmup_ratio=settings.warmup_ratio)
+    optim = module.options.build(module, max(total, 1))
     optimizer, scheduler = optim["optimizer"], optim["lr_scheduler"]["scheduler"]
     dev_gold = golds(dev_examples)
     curve: list[float] = []
@@ -162,8 +160,7 @@ def train(module: ClozeModule, train_examples: Sequence[Example], dev_examples: 
         for number, indices in enumerate(sampler):
             if steps >= total:
                 break
-            # Dropout draws depend on the seed, epoch and batch only (as in ClozeModule's fit).
-            torch.manual_seed((settings.seed * 1_000_003 + epoch * 100_003 + number) * 64)
+            torch.manual_seed(dropout_seed(settings.seed, epoch, number))
             batch = _on(collate([train_examples[i] for i in indices]), device)
             value = loss(module, raw_scores(module, batch), batch)
             value.backward()

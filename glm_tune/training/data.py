@@ -28,8 +28,8 @@ from torch.utils.data import DataLoader, Dataset
 from glm_tune.atomic import atomic_path
 from glm_tune.cloze.template import Template, TruncationError
 from glm_tune.cloze.verbalizer import VerbalizedLabels, Verbalizer
+from glm_tune.task.definition import Task
 from glm_tune.task.readers import DataError, ReadReport, Row, format_for, read_rows
-from glm_tune.task.registry import Task
 from glm_tune.training.options import FIT_ONLY
 from glm_tune.training.targets import answer_window, encode_target
 

@@ -39,6 +39,12 @@ Loss = Literal["auto", "cross_entropy", "generative", "mix"]
 _NO_CANDIDATE = -1e4
 
 
+def dropout_seed(seed: int, epoch: int, batch: int, rank: int = 0) -> int:
+    """The torch seed of one training batch. Dropout draws depend only on (seed, epoch, batch,
+    rank), so a run resumed from any checkpoint trains exactly as an uninterrupted one."""
+    return (seed * 1_000_003 + epoch * 100_003 + batch) * 64 + rank
+
+
 @dataclass
 class TrainingOptions(OptimizerOptions):
     """What is trained and how: the optimiser (OptimizerOptions' fields), loss, and
@@ -174,8 +180,9 @@ class ClozeModule(pl.LightningModule):
         return loss
 
     def generation_loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        inputs = build_inputs_for_generation(self.tokenizer, 
-            batch["contexts"], max_gen_length=max(len(t) for t in batch["targets"]) + 1, targets=batch["targets"]
+        inputs = build_inputs_for_generation(
+            self.tokenizer, batch["contexts"], max_gen_length=max(len(t) for t in batch["targets"]) + 1,
+            targets=batch["targets"],
         )
         labels = inputs.pop("labels")
         # The target rows are found on the CPU: a boolean index on the device would wait for it.
@@ -196,9 +203,7 @@ class ClozeModule(pl.LightningModule):
         return loss
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Dropout draws depend only on (seed, epoch, batch, rank), so a run resumed from any
-        # checkpoint trains exactly as an uninterrupted one.
-        torch.manual_seed((self.seed * 1_000_003 + self.current_epoch * 100_003 + batch_idx) * 64 + self.global_rank)
+        torch.manual_seed(dropout_seed(self.seed, self.current_epoch, batch_idx, self.global_rank))
 
     # -- evaluation and prediction -----------------------------------------------------------
     def predict_batch(self, batch: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from glm_tune.errors import MissingFileError, OptionError
 from glm_tune.table import format_table
-from glm_tune.training.run import METRICS_FILE, metrics_table
+from glm_tune.training.run import METRICS_FILE, make_writable_dir, metrics_table
 from glm_tune.training.val_predictions import VAL_PREDICTIONS
 
 CURVES = "report.png"
@@ -147,10 +147,7 @@ def write_report(run_dir: str | Path, output_dir: str | Path | None = None) -> R
         raise OptionError(f"RUN_DIR {run}: not a directory (give a fit run's --output-dir)")
     rows = read_logs(run)
     out = Path(output_dir) if output_dir else run
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OptionError(f"--output-dir {out}: cannot create the directory ({error.strerror or error})") from None
+    make_writable_dir(out, "--output-dir")
     metrics_path = run / METRICS_FILE
     if metrics_path.is_file():
         record = json.loads(metrics_path.read_text(encoding="utf-8"))

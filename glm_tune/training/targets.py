@@ -10,7 +10,7 @@
   inside a text rarely start with it. The bare marker is dropped; what follows is exactly the
   encoding of the text without the prefix (the unigram segmentation after a piece boundary is
   the best one of the rest). A merged marker stays, as the reference encodes it.
-  ``GLMTokenizer.build_inputs_for_generation`` keeps the Hugging Face port's plain encoding of
+  :func:`glm_tune.cloze.inputs.build_inputs_for_generation` keeps the Hugging Face port's plain encoding of
   string targets (the golden parity fixtures); training rows go through this function.
 * :func:`answer_window`: a template cuts a long context from its end, which can cut away the
   answer of a reading-comprehension row (CMRC 2018 cut to 256 glm-tiny tokens: 93 of the first

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
+from glm_tune.atomic import write_text_atomic
+
 VAL_PREDICTIONS = "val_predictions.jsonl"
 
 
@@ -33,4 +35,4 @@ class ValidationPredictions(Callback):
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if trainer.world_size == 1:
             rows = sorted(self._rows, key=lambda row: row["index"])
-            self.path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+            write_text_atomic(self.path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
