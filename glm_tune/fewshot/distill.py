@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from glm_tune.fewshot.runs import Loss
 from glm_tune.training.data import Example
@@ -29,9 +30,8 @@ def soft_labels(ensemble_log_probs: torch.Tensor, temperature: float = 2.0) -> t
 
 def distillation_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean over rows of KL(targets || softmax(scores)) ([rows, labels] each)."""
-    log_p = scores.float().log_softmax(-1)
-    # xlogy: a target probability of 0 contributes 0, not 0 * log 0 = NaN.
-    return (torch.xlogy(targets, targets) - targets * log_p).sum(-1).mean()
+    # torch's KL: a target probability of 0 contributes 0 (xlogy), not 0 * log 0 = NaN.
+    return F.kl_div(scores.float().log_softmax(-1), targets.float(), reduction="batchmean")
 
 
 def distillation(examples: Sequence[Example], targets: torch.Tensor) -> Loss:
