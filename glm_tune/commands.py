@@ -115,8 +115,8 @@ def fill(
 
     if not model:
         raise OptionError("--model is required: a known name (glm-tune models), a hub id or a directory")
-    overrides = {"activation": activation} if activation else {}
-    glm, tok = load_model_and_tokenizer(model, tokenizer, device=device, model_config=model_config, **overrides)
+    glm, tok = load_model_and_tokenizer(model, tokenizer, device=device, model_config=model_config,
+                                        activation=activation)
     texts = [text] if text is not None else [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise OptionError("no text given and nothing on standard input")
@@ -169,8 +169,7 @@ def convert(
     from glm_tune.model import GLMModel
 
     source = resolve(src)
-    overrides = {"activation": activation} if activation else {}
-    model = GLMModel.from_pretrained(str(source), config=model_config, **overrides)
+    model = GLMModel.from_pretrained(str(source), config=model_config, activation=activation)
     model.save_pretrained(dst)
     folder = source if source.is_dir() else source.parent
     copied = [name for name in _TOKENIZER_FILES if (folder / name).is_file()]

@@ -357,7 +357,7 @@ class GLMModel(nn.Module):
         checkpoints that carry none: a :class:`GLMConfig`, a dict, a ``config.json`` path or a known
         model name; without it a config-less checkpoint of a released size gets that model's config.
         ``overrides`` replace config fields (``activation="gelu_tanh"``, dropout probabilities,
-        ``checkpoint_activations``). The activation is otherwise what the config records, else the
+        ``checkpoint_activations``); an override of ``None`` (an option left unset) leaves its field. The activation is otherwise what the config records, else the
         one the weights' origin computes (erf for the hub layout, tanh for THUDM/FlagAI/PaddleNLP);
         a ``GLMConfig`` passed as ``config`` sets it only when not left at the class default.
         Half-precision weights load as float32 unless ``dtype`` is given.
@@ -369,7 +369,7 @@ class GLMModel(nn.Module):
             if config.activation == GLMConfig.activation:
                 del given["activation"]
         values = ckpt.checkpoint_config(source, given)
-        values.update(overrides)
+        values.update({key: value for key, value in overrides.items() if value is not None})
         if config is not None:
             where = "the given config"
         elif source.config is not None:

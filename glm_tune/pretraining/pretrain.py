@@ -224,9 +224,8 @@ def pretrain(config: PretrainConfig, callbacks: list[Callback] | None = None) ->
         tokenizer = load_tokenizer(config.tokenizer)
         model = _new_model(config, tokenizer)
     else:
-        overrides = {"activation": config.activation} if config.activation else {}
         model, tokenizer = load_model_and_tokenizer(config.model, config.tokenizer, model_config=config.model_config,
-                                                    **overrides)
+                                                    activation=config.activation)
         model.train()
     _check_fits(model.config, tokenizer, config.infilling)
 

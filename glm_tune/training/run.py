@@ -222,13 +222,10 @@ def _remove_run(out: Path) -> None:
 
 
 def _load_backbone(config: FitConfig):
-    overrides: dict[str, Any] = {}
-    if config.training.dropout is not None:
-        p = config.training.dropout
-        overrides = dict(embedding_dropout_prob=p, attention_dropout_prob=p, output_dropout_prob=p)
-    if config.activation is not None:
-        overrides["activation"] = config.activation
-    return load_model_and_tokenizer(config.model, config.tokenizer, model_config=config.model_config, **overrides)
+    p = config.training.dropout
+    return load_model_and_tokenizer(config.model, config.tokenizer, model_config=config.model_config,
+                                    activation=config.activation, embedding_dropout_prob=p,
+                                    attention_dropout_prob=p, output_dropout_prob=p)
 
 
 def _build(config: FitConfig, task: Task, *, verbalizer: Verbalizer | None = None,
