@@ -33,6 +33,34 @@ def golden_dir(shared: Path) -> Path:
     return shared / "golden" / "glm-ref-zh"
 
 
+@pytest.fixture(scope="module")
+def model(golden_dir):
+    """The tiny random golden GLM (hub layout), loaded fresh for each test module that asks."""
+    from glm_tune.model import GLMModel
+
+    return GLMModel.from_pretrained(str(golden_dir))
+
+
+@pytest.fixture(scope="session")
+def tokenizer_golden(shared: Path) -> dict:
+    """``golden/tokenizer-zh.json``: the reference tokenizer's ids, inputs and generations."""
+    import json
+
+    return json.loads((shared / "golden" / "tokenizer-zh.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def end_to_end(tokenizer_golden):
+    """The golden generation cases, their contexts as the reference encodes them, and each blank's index."""
+    from glm_tune.constants import BLANKS
+
+    blanks = {tokenizer_golden["special_token_ids"][token] for token in BLANKS}
+    encoded = {case["text"]: case["input_ids"] for case in tokenizer_golden["encode"]}
+    cases = tokenizer_golden["end_to_end"]["cases"]
+    contexts = [encoded[case["text"]] for case in cases]
+    return cases, contexts, [next(i for i, t in enumerate(c) if t in blanks) for c in contexts]
+
+
 @pytest.fixture(scope="session")
 def tokenizers_dir(shared: Path) -> Path:
     return shared / "tokenizers"

@@ -17,11 +17,6 @@ def golden(golden_dir):
     return load_file(str(golden_dir / "cases.safetensors"))
 
 
-@pytest.fixture(scope="module")
-def model(golden_dir):
-    return GLMModel.from_pretrained(str(golden_dir))
-
-
 def assert_matches(logits, hidden, golden, prefix, rows=None):
     probe = golden["meta.probe_ids"]
     pick = (lambda t: t) if rows is None else rows

@@ -16,8 +16,8 @@ ENGLISH = "The movie was great, and the actors were good."
 
 
 @pytest.fixture(scope="module")
-def golden(shared: Path) -> dict:
-    return json.loads((shared / "golden" / "tokenizer-zh.json").read_text(encoding="utf-8"))
+def golden(tokenizer_golden) -> dict:
+    return tokenizer_golden
 
 
 @pytest.fixture(scope="module")

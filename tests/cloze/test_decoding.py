@@ -4,7 +4,6 @@ task defaults with user overrides, and the options reaching fit/validate/test/pr
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pytest
 import torch
@@ -12,25 +11,16 @@ import torch
 from glm_tune.cli import _fit_config, _normalise, build_parser
 from glm_tune.cloze.decoding import RENAMED, DecodingOptions
 from glm_tune.cloze.generation import GenerationConfig, _step, apply_repetition_penalty, encode_context, generate_spans
-from glm_tune.model import GLMModel
 from glm_tune.task.registry import get_task
 from glm_tune.training.run import load_fit_config
 
 SOP, EOP, PAD = 50006, 50007, 50000
-BLANKS = (50003, 50008, 50009)
 
 
 @pytest.fixture(scope="module")
-def model(golden_dir):
-    return GLMModel.from_pretrained(str(golden_dir))
-
-
-@pytest.fixture(scope="module")
-def contexts(shared):
-    golden = json.loads((shared / "golden" / "tokenizer-zh.json").read_text(encoding="utf-8"))
-    encoded = {case["text"]: case["input_ids"] for case in golden["encode"]}
-    contexts = [encoded[case["text"]] for case in golden["end_to_end"]["cases"]]
-    return contexts, [next(i for i, t in enumerate(c) if t in BLANKS) for c in contexts]
+def contexts(end_to_end):
+    _, contexts, masks = end_to_end
+    return contexts, masks
 
 
 def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 
@@ -19,8 +18,8 @@ def loaded(golden_dir, tokenizers_dir):
 
 
 @pytest.fixture(scope="module")
-def cases(shared):
-    return json.loads((shared / "golden" / "tokenizer-zh.json").read_text(encoding="utf-8"))["end_to_end"]["cases"]
+def cases(end_to_end):
+    return end_to_end[0]
 
 
 def test_golden_greedy_and_beam_through_text(loaded, cases):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -11,24 +9,6 @@ from glm_tune.cloze.generation import GenerationConfig, fill_blanks_in_turn, gen
 from glm_tune.model import GLMModel
 
 SOP, EOP, PAD = 50006, 50007, 50000
-BLANKS = (50003, 50008, 50009)
-
-
-@pytest.fixture(scope="module")
-def model(golden_dir):
-    return GLMModel.from_pretrained(str(golden_dir))
-
-
-@pytest.fixture(scope="module")
-def end_to_end(shared):
-    """The golden cases with their contexts, encoded by the reference tokenizer."""
-    golden = json.loads((shared / "golden" / "tokenizer-zh.json").read_text(encoding="utf-8"))
-    encoded = {case["text"]: case["input_ids"] for case in golden["encode"]}
-    cases = golden["end_to_end"]["cases"]
-    contexts = [encoded[case["text"]] for case in cases]
-    masks = [next(i for i, t in enumerate(c) if t in BLANKS) for c in contexts]
-    return cases, contexts, masks
-
 
 def generate(model, contexts, masks, **config):
     return generate_spans(model, contexts, masks, sop_id=SOP, eop_id=EOP, pad_id=PAD, config=GenerationConfig(**config))

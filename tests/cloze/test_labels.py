@@ -9,15 +9,9 @@ from glm_tune.cloze.labels import encode_rows, label_scores
 from glm_tune.cloze.scoring import score_candidates, single_token_scores
 from glm_tune.cloze.template import Template
 from glm_tune.cloze.verbalizer import Verbalizer
-from glm_tune.model import GLMModel
 
 ROWS = [{"sentence": "这部电影很好看"}, {"sentence": "剧情拖沓，演员表演生硬，不推荐"}, {"sentence": "一般"}]
 TEMPLATE = Template("{sentence}。总之很[MASK]。")
-
-
-@pytest.fixture(scope="module")
-def model(golden_dir):
-    return GLMModel.from_pretrained(str(golden_dir))
 
 
 @torch.no_grad()

@@ -6,14 +6,8 @@ import pytest
 import torch
 
 from glm_tune.cloze.scoring import pack_candidates, score_candidates, single_token_scores
-from glm_tune.model import GLMModel
 
 SOP, EOP, PAD = 50006, 50007, 50000
-
-
-@pytest.fixture(scope="module")
-def model(golden_dir):
-    return GLMModel.from_pretrained(str(golden_dir))
 
 
 def test_golden_packed_choice_scores(model, golden_dir):
