@@ -319,7 +319,7 @@ class Runner:
         rows, _ = fold.task.load_split(fold.dev, self.config.data_dir)
         return len(rows) >= self.config.min_dev_rows
 
-    def finished(self, name: str, trains: bool = True) -> dict[str, Any] | None:
+    def finished(self, name: str, trains: bool = True, pattern: int | None = None) -> dict[str, Any] | None:
         path = self.record_path(name)
         if not path.is_file():
             return None
@@ -327,12 +327,21 @@ class Runner:
         if record.get("settings") != self.settings:
             raise OptionError(f"--output-dir {self.out} holds runs made with other settings ({path}); "
                               "use another --output-dir or delete it")
+        if pattern is not None and record.get("prompt") != self.prompt(pattern):
+            # The settings name a pattern by its id: a task file edited since would be skipped silently.
+            raise OptionError(f"{path} was made with another pattern {pattern} or other label words "
+                              f"({record.get('prompt')}); delete that record to run the pattern as it is now")
         unscored = "unlabelled" in record and record["unlabelled"] is None
         if (self.config.distill or self.config.ipet) and unscored:
             return None  # made without --distill: run again to score the unlabelled rows too
         if record.get("trained", True) != trains:
             return None  # made with a --min-dev-rows on the other side of this fold's dev size
         return record
+
+    def prompt(self, pattern: int) -> str:
+        """Pattern ``pattern`` as written, with its label words: what a run record was made with."""
+        words = self.task.label_words(pattern).words if self.task.kind == "classification" else None
+        return f"{self.task.patterns[pattern]!r} {json.dumps(words, ensure_ascii=False, sort_keys=True)}"
 
     def save(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
         record = {"settings": self.settings, **record}
@@ -362,7 +371,7 @@ class Runner:
         """One pattern on one fold; from iPET ``generation`` 1 on, with ``previous``'s pseudo-labels too."""
         name = f"{f'ipet{generation}-' if generation else ''}p{pattern}-{fold.name}"
         trains = self.trains(fold)
-        done = self.finished(name, trains)
+        done = self.finished(name, trains, pattern)
         if done is not None:
             return done
         data = self.data(fold, pattern)
@@ -378,7 +387,8 @@ class Runner:
         module = cloze_module(self.backbone, fold.task, data.labels, self.train_settings(self.rates[0], 1))
         zero_dev = accuracy(log_probs(module, dev_examples, self.config.eval_batch_size), golds(dev_examples))
         zero = self.scores(module, data, test)
-        record = {"pattern": pattern, "fold": fold.name, "labels": list(data.labels.labels) if data.labels else None,
+        record = {"pattern": pattern, "prompt": self.prompt(pattern), "fold": fold.name,
+                  "labels": list(data.labels.labels) if data.labels else None,
                   "zero_shot_dev_accuracy": zero_dev, "golds": golds(test), "test_rows": len(test),
                   "train_rows": len(train_examples), "zero_shot": zero, "trained": trains}
         if not trains:

@@ -95,6 +95,20 @@ def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_pat
     assert json.loads((out / "fewshot.json").read_text(encoding="utf-8"))["lines"] == result["lines"]
 
 
+def test_a_record_made_with_another_pattern_is_refused_not_reused(shared, tmp_path, capsys):
+    out = tmp_path / "fewshot"
+    _fewshot(shared, out, "--patterns", "0", "--folds", "0")
+    path = out / "runs" / "p0-fold0.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert record["prompt"].startswith("Template(") and '"Positive": ["好"]' in record["prompt"]
+    # The record as an earlier version of the task's pattern 0 would have left it.
+    path.write_text(json.dumps({**record, "prompt": record["prompt"].replace("总之", "")}), encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        _fewshot(shared, out, "--patterns", "0", "--folds", "0")
+    assert stop.value.code == 2
+    assert f"{path} was made with another pattern 0 or other label words" in capsys.readouterr().err
+
+
 def test_fewshot_ensemble_line_equals_the_hand_averaged_records(shared, tmp_path, capsys):
     out = tmp_path / "fewshot"
     _fewshot(shared, out, "--ensemble", "weighted")
