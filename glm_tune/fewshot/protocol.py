@@ -29,6 +29,7 @@ import dataclasses
 import json
 import random
 import statistics
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from tqdm.auto import tqdm
 
 from glm_tune.atomic import write_text_atomic
 from glm_tune.cloze.calibration import calibrate, encode_content_free, prior
@@ -290,10 +292,24 @@ def _settings(config: FewShotConfig) -> dict[str, Any]:
 class Runner:
     """Runs (or reads back) every pattern x fold of one configuration."""
 
-    def __init__(self, config: FewShotConfig, task: Task, backbone: Backbone, out: Path) -> None:
+    def __init__(self, config: FewShotConfig, task: Task, backbone: Backbone, out: Path,
+                 progress: tqdm | None = None) -> None:
         self.config, self.task, self.backbone, self.out = config, task, backbone, out
         self.settings = _settings(config)
         self.rates = parse_list(config.learning_rates, float, "learning_rates")
+        self.progress = progress
+
+    def announce(self, name: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
+        """One line per run (a log of a long command shows where it is), and the bar moved on."""
+        if self.progress is not None:
+            rate = record.get("learning_rate")
+            zero = record.get("zero_shot_dev_accuracy")
+            self.progress.write(  # beside the bar, on its stream (stderr): stdout keeps the table
+                f"{name}: {'finished earlier, ' if reused else ''}lr {rate if rate is not None else '-'}, "
+                f"epoch {record['epoch']}, dev accuracy {record['dev_accuracy']:.3f}"
+                + (f" (zero-shot {zero:.3f})" if zero is not None else ""), file=self.progress.fp)
+            self.progress.update()
+        return record
 
     def data(self, fold: Fold, pattern: int, eval_limit: int | None = None) -> ClozeDataModule:
         # Contexts longer than the model's positions cannot be scored (a small model has 128).
@@ -373,7 +389,7 @@ class Runner:
         trains = self.trains(fold)
         done = self.finished(name, trains, pattern)
         if done is not None:
-            return done
+            return self.announce(name, done, reused=True)
         data = self.data(fold, pattern)
         train_examples, dev_examples = data.split(fold.train).examples, data.split(fold.dev).examples
         if generation:
@@ -392,9 +408,9 @@ class Runner:
                   "zero_shot_dev_accuracy": zero_dev, "golds": golds(test), "test_rows": len(test),
                   "train_rows": len(train_examples), "zero_shot": zero, "trained": trains}
         if not trains:
-            return self.save(name, {**record, "learning_rate": None, "epoch": 0, "dev_accuracy": zero_dev,
-                                    "grid": [], "few_shot": zero,
-                                    "unlabelled": self.unlabelled(module, fold, pattern)})
+            return self.announce(name, self.save(name, {
+                **record, "learning_rate": None, "epoch": 0, "dev_accuracy": zero_dev, "grid": [],
+                "few_shot": zero, "unlabelled": self.unlabelled(module, fold, pattern)}), reused=False)
         best, grid = None, []
         for rate in self.rates:
             module = cloze_module(self.backbone, fold.task, data.labels, self.train_settings(rate, self.config.max_epochs))
@@ -404,9 +420,9 @@ class Runner:
             if best is None or result.dev_accuracy > best[1].dev_accuracy:
                 best = (rate, result, self.scores(module, data, test), self.unlabelled(module, fold, pattern))
         rate, result, few, unlabelled = best
-        return self.save(name, {**record, "learning_rate": rate, "epoch": result.epoch,
-                                "dev_accuracy": result.dev_accuracy, "grid": grid, "few_shot": few,
-                                "unlabelled": unlabelled})
+        return self.announce(name, self.save(name, {
+            **record, "learning_rate": rate, "epoch": result.epoch, "dev_accuracy": result.dev_accuracy,
+            "grid": grid, "few_shot": few, "unlabelled": unlabelled}), reused=False)
 
     def unlabelled(self, module, fold: Fold, pattern: int) -> list | None:
         if not (self.config.distill or self.config.ipet):
@@ -418,7 +434,7 @@ class Runner:
         name = f"distilled{f'-ipet{self.config.ipet}' if self.config.ipet else ''}-{fold.name}"
         done = self.finished(name)
         if done is not None:
-            return done
+            return self.announce(name, done, reused=True)
         merged = fold_scores(runs, "unlabelled", self.config.ensemble, calibrated=False)
         targets = soft_labels(merged, self.config.temperature)
         pattern = self.task.default_pattern_id
@@ -429,9 +445,10 @@ class Runner:
         full = self.data(fold, pattern)
         result = train(module, rows, full.split(fold.dev).examples, settings, loss=distillation(rows, targets))
         test = self.test_examples(full, fold)
-        return self.save(name, {"pattern": pattern, "fold": fold.name, "epoch": result.epoch,
-                                "dev_accuracy": result.dev_accuracy, "unlabelled_rows": len(rows),
-                                "golds": golds(test), "few_shot": self.scores(module, full, test)})
+        return self.announce(name, self.save(name, {
+            "pattern": pattern, "fold": fold.name, "epoch": result.epoch, "dev_accuracy": result.dev_accuracy,
+            "unlabelled_rows": len(rows), "golds": golds(test), "few_shot": self.scores(module, full, test)}),
+            reused=False)
 
 
 def run_scores(run: dict[str, Any], which: str, calibrated: bool) -> torch.Tensor:
@@ -504,20 +521,23 @@ def run_fewshot(config: FewShotConfig, backbone: Backbone | None = None) -> dict
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     backbone = backbone or load_backbone(config.model, config.tokenizer)
-    runner = Runner(config, task, backbone, out)
     chosen = folds(config, task, out)
+    patterns = pattern_ids(config, task)
+    total = len(chosen) * (len(patterns) * (1 + config.ipet) + int(config.distill))
     runs: dict[str, list[dict[str, Any]]] = {}
     distilled = []
-    for fold in chosen:
-        runs[fold.name] = [runner.run(fold, p) for p in pattern_ids(config, task)]
     rounds: list[dict[str, list[dict[str, Any]]]] = []
-    for generation in range(1, config.ipet + 1):
-        previous = rounds[-1] if rounds else runs
-        rounds.append({fold.name: [runner.run(fold, p, generation, previous[fold.name])
-                                   for p in pattern_ids(config, task)] for fold in chosen})
-    if config.distill:
-        last = rounds[-1] if rounds else runs
-        distilled = [runner.distilled(fold, last[fold.name]) for fold in chosen]
+    with tqdm(total=total, desc=f"fewshot {task.name}", unit="run", file=sys.stderr, dynamic_ncols=True) as bar:
+        runner = Runner(config, task, backbone, out, progress=bar)
+        for fold in chosen:
+            runs[fold.name] = [runner.run(fold, p) for p in patterns]
+        for generation in range(1, config.ipet + 1):
+            previous = rounds[-1] if rounds else runs
+            rounds.append({fold.name: [runner.run(fold, p, generation, previous[fold.name]) for p in patterns]
+                           for fold in chosen})
+        if config.distill:
+            last = rounds[-1] if rounds else runs
+            distilled = [runner.distilled(fold, last[fold.name]) for fold in chosen]
     result = {
         "task": task.name, "model": config.model, "config": dataclasses.asdict(config),
         "test_split": default_test_split(config, task), "folds": [f.name for f in chosen],

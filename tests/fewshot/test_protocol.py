@@ -69,7 +69,10 @@ def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_pat
     out = tmp_path / "fewshot"
     distill = ["--distill", "--unlabelled-limit", "8", "--distill-epochs", "1"]
     _fewshot(shared, out, "--calibrate", *distill)
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    for name in ("p0-fold0", "p1-fold0", "p0-fold1", "p1-fold1", "distilled-fold0", "distilled-fold1"):
+        assert f"{name}: lr " in captured.err  # one progress line per run, on stderr
     for name in ("pattern 0", "pattern 1", "ensemble (uniform)", "distilled", "zero-shot", "majority label",
                  "few-shot +cc"):
         assert name in printed
@@ -92,6 +95,7 @@ def test_fewshot_command_runs_two_folds_of_real_rows_and_resumes(shared, tmp_pat
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
     _fewshot(shared, out, "--calibrate", *distill)
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == stamps  # finished runs skipped
+    assert captured.err.count(": lr ") == 6 and capsys.readouterr().err.count(": finished earlier, lr ") == 6
     assert json.loads((out / "fewshot.json").read_text(encoding="utf-8"))["lines"] == result["lines"]
 
 
