@@ -291,6 +291,15 @@ def _settings(config: FewShotConfig) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
 
 
+def same_settings(made: dict[str, Any] | None, now: dict[str, Any]) -> bool:
+    """Whether a record's settings are ``now``'s, the data directory compared as the folder it names
+    (``../shared/data/x`` and its absolute path are one)."""
+    if made is None or set(made) != set(now):
+        return False
+    folder = lambda value: str(Path(value).resolve()) if value else value  # noqa: E731
+    return all(folder(made[k]) == folder(v) if k == "data_dir" else made[k] == v for k, v in now.items())
+
+
 class Runner:
     """Runs (or reads back) every pattern x fold of one configuration."""
 
@@ -342,7 +351,7 @@ class Runner:
         if not path.is_file():
             return None
         record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("settings") != self.settings:
+        if not same_settings(record.get("settings"), self.settings):
             raise OptionError(f"--output-dir {self.out} holds runs made with other settings ({path}); "
                               "use another --output-dir or delete it")
         if pattern is not None and record.get("prompt") != self.prompt(pattern):

@@ -113,6 +113,18 @@ def test_a_record_made_with_another_pattern_is_refused_not_reused(shared, tmp_pa
     assert f"{path} was made with another pattern 0 or other label words" in capsys.readouterr().err
 
 
+def test_finished_runs_are_reused_when_the_data_dir_is_spelled_another_way(shared, tmp_path, monkeypatch):
+    out = tmp_path / "fewshot"
+    _fewshot(shared, out, "--patterns", "0", "--folds", "0")
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()}
+    monkeypatch.chdir(shared / "data")
+    main(["fewshot", "--task", "eprstmt", "--model", str(shared / "golden" / "glm-ref-zh"),
+          "--tokenizer", str(shared / "tokenizers" / "glm-chinese"), "--data-dir", "fewclue/../fewclue/eprstmt",
+          "--folds", "0", "--patterns", "0", "--test-split", "dev_few_all", "--eval-limit", "12", "--max-epochs", "1",
+          "--max-steps", "1", "--learning-rates", "1e-4", "--output-dir", str(out)])
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").iterdir()} == stamps
+
+
 def test_fewshot_ensemble_line_equals_the_hand_averaged_records(shared, tmp_path, capsys):
     out = tmp_path / "fewshot"
     _fewshot(shared, out, "--ensemble", "weighted")
