@@ -88,7 +88,7 @@ def main(root: Path, out: Path) -> None:
             config = FewShotConfig(task=task, model="glm-tiny", output_dir=str(folder), **protocol, **changes)
             result = run_fewshot(config, backbone)
             by_name = {line["name"]: line for line in result["lines"]}
-            patterns = [line for name, line in by_name.items() if name.startswith("pattern ")]
+            patterns = [line for name, line in by_name.items() if name.removeprefix("pattern ").isdigit()]
             per_fold = [statistics.fmean(line["few_shot"]["runs"][i] for line in patterns)
                         for i in range(len(result["folds"]))]
             trained = sum(r["epoch"] > 0 for r in result["runs"])

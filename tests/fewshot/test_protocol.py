@@ -138,6 +138,14 @@ def test_fewshot_ensemble_line_equals_the_hand_averaged_records(shared, tmp_path
         accuracies.append(sum(b in g for b, g in zip(best, records[0]["golds"])) / len(best))
     line = next(ln for ln in result["lines"] if ln["name"] == "ensemble (weighted)")
     assert line["few_shot"]["runs"] == pytest.approx(accuracies)
+    picked = []
+    for fold in ("fold0", "fold1"):
+        records = [json.loads((out / "runs" / f"p{p}-{fold}.json").read_text()) for p in (0, 1)]
+        best = records[1] if records[1]["dev_accuracy"] > records[0]["dev_accuracy"] else records[0]
+        answers = torch.tensor(best["few_shot"]["log_probs"]).argmax(-1).tolist()
+        picked.append(sum(a in g for a, g in zip(answers, best["golds"])) / len(answers))
+    line = next(ln for ln in result["lines"] if ln["name"] == "pattern chosen on dev")
+    assert line["few_shot"]["runs"] == pytest.approx(picked)
 
 
 def test_a_dev_split_below_min_dev_rows_keeps_the_zero_shot_weights_and_resumes_across_it(shared, tmp_path, capsys):
