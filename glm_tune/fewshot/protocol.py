@@ -356,8 +356,9 @@ class Runner:
                               "use another --output-dir or delete it")
         if pattern is not None and record.get("prompt") != self.prompt(pattern):
             # The settings name a pattern by its id: a task file edited since would be skipped silently.
+            made = record.get("prompt") or "not recorded: an earlier glm-tune made it"
             raise OptionError(f"{path} was made with another pattern {pattern} or other label words "
-                              f"({record.get('prompt')}); delete that record to run the pattern as it is now")
+                              f"({made}); delete that record to run the pattern as it is now")
         unscored = "unlabelled" in record and record["unlabelled"] is None
         if (self.config.distill or self.config.ipet) and unscored:
             return None  # made without --distill: run again to score the unlabelled rows too
