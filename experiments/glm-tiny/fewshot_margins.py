@@ -17,17 +17,14 @@ import statistics
 import sys
 from pathlib import Path
 
-from glm_tune.fewshot.protocol import ensemble, run_scores
+from glm_tune.fewshot.protocol import aggregate, ensemble, run_scores
+from glm_tune.fewshot.report import mean_std
 from glm_tune.fewshot.runs import accuracy
 from glm_tune.task.registry import resolve_task
 
 # (task, fewshot.sh's output folder of trained runs, dev rows per run: FewCLUE dev_K, --shots 4 x 2 labels)
 RUNS = [("eprstmt", "eprstmt", 32), ("rte", "rte-min-dev-0", 8)]
 MARGINS = (0, 1, 2, 3, 4)
-
-
-def cell(values: list[float]) -> str:
-    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def folds(folder: Path) -> dict[str, list[dict]]:
@@ -65,8 +62,8 @@ def main(root: Path, out: Path) -> None:
                 merged.append(accuracy(ensemble([s for s, _ in picked]), rs[0]["golds"]))
                 single.append(statistics.fmean(accuracy(s, rs[0]["golds"]) for s, _ in picked))
             total = sum(len(rs) for rs in runs.values())
-            lines.append(f"| {name} | {dev_rows} | {rows} | {trained}/{total} | {cell(single)} | {cell(merged)} "
-                         f"| {cell(zero)} |")
+            lines.append(f"| {name} | {dev_rows} | {rows} | {trained}/{total} | {mean_std(aggregate(single))} | {mean_std(aggregate(merged))} "
+                         f"| {mean_std(aggregate(zero))} |")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 

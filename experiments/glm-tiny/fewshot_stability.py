@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from glm_tune.fewshot.protocol import FewShotConfig, run_fewshot, run_scores
+from glm_tune.fewshot.protocol import FewShotConfig, aggregate, run_fewshot, run_scores
+from glm_tune.fewshot.report import mean_std
 from glm_tune.fewshot.runs import accuracy, load_backbone
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -50,10 +51,6 @@ RECIPES = {
     "frozen embeddings": ("frozen-embeddings", {**GUARDED, "freeze_embeddings": True}),
     "default": ("grid-with-1e-4", {}),
 }
-
-
-def cell(values: list[float]) -> str:
-    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def below_zero_shot(folder: Path) -> tuple[int, int]:
@@ -93,12 +90,12 @@ def main(root: Path, out: Path) -> None:
                         for i in range(len(result["folds"]))]
             trained = sum(r["epoch"] > 0 for r in result["runs"])
             below, total = below_zero_shot(folder)
-            lines.append(f"| {task} | {recipe} | {trained}/{total} | {below}/{total} | {cell(per_fold)} "
-                         f"| {cell(by_name['ensemble (uniform)']['few_shot']['runs'])} "
-                         f"| {cell(by_name['zero-shot']['few_shot']['runs'])} |")
+            lines.append(f"| {task} | {recipe} | {trained}/{total} | {below}/{total} | {mean_std(aggregate(per_fold))} "
+                         f"| {mean_std(by_name['ensemble (uniform)']['few_shot'])} "
+                         f"| {mean_std(by_name['zero-shot']['few_shot'])} |")
             print(lines[-1], flush=True)
-            merged = statistics.fmean(by_name["ensemble (uniform)"]["few_shot"]["runs"])
-            zero = statistics.fmean(by_name["zero-shot"]["few_shot"]["runs"])
+            merged = by_name["ensemble (uniform)"]["few_shot"]["mean"]
+            zero = by_name["zero-shot"]["few_shot"]["mean"]
             (at_or_above if merged >= zero - 1e-9 else under).append(f"{recipe} ({merged - zero:+.3f})")
         verdicts.append(f"- {task}: the ensemble is at or above zero-shot with {', '.join(at_or_above) or 'no recipe'}; "
                         f"below it with {', '.join(under) or 'no recipe'} (mean ensemble minus mean zero-shot).")

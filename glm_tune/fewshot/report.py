@@ -13,7 +13,8 @@ COLUMNS = (("zero_shot", "zero-shot"), ("few_shot", "few-shot"),
 """Result keys of a line and their column titles (+cc: contextual calibration)."""
 
 
-def _cell(value: dict[str, Any] | None) -> str:
+def mean_std(value: dict[str, Any] | None) -> str:
+    """An aggregate (:func:`glm_tune.fewshot.protocol.aggregate`) as ``0.505 ± 0.017``; blank for none."""
     return "" if value is None else f"{value['mean']:.3f} ± {value['std']:.3f}"
 
 
@@ -21,7 +22,7 @@ def table(result: dict[str, Any]) -> str:
     """One line per pattern, the ensemble, the distilled model and zero-shot: mean ± std over folds."""
     keys = [(k, title) for k, title in COLUMNS if any(k in line for line in result["lines"])]
     rows = [("", *(title for _, title in keys))]
-    rows += [(line["name"], *(_cell(line.get(k)) for k, _ in keys)) for line in result["lines"]]
+    rows += [(line["name"], *(mean_std(line.get(k)) for k, _ in keys)) for line in result["lines"]]
     return format_table(rows)
 
 
@@ -49,7 +50,7 @@ def markdown(result: dict[str, Any]) -> str:
     keys = [k for k, _ in COLUMNS if any(k in ln for ln in result["lines"])]
     lines.append("|---|" + "---|" * len(keys))
     for line in result["lines"]:
-        lines.append(f"| {line['name']} | " + " | ".join(_cell(line.get(k)) for k in keys) + " |")
+        lines.append(f"| {line['name']} | " + " | ".join(mean_std(line.get(k)) for k in keys) + " |")
     lines += ["", "Runs (the learning rate and epoch chosen on the fold's dev split):", "",
               "| pattern | fold | lr | epoch | dev acc | zero-shot dev acc |", "|---|---|---|---|---|---|"]
     for run in result["runs"]:
