@@ -286,9 +286,14 @@ def _settings(config: FewShotConfig) -> dict[str, Any]:
     # A round's runs depend only on the rounds before it: adding rounds reuses the finished ones.
     # min_dev_rows only decides whether a run trains, which its record says ("trained"): a record
     # made on the other side of the threshold is run again (Runner.finished).
+    # The distilled model's own options are in its record's "teacher" (Runner.teacher), so that trying
+    # another temperature does not refuse every pattern run.
     skip = {"output_dir", "folds", "seeds", "patterns", "ensemble", "eval_batch_size", "distill", "ipet",
-            "min_dev_rows"}
+            "min_dev_rows", *_DISTILLED_ONLY}
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
+
+
+_DISTILLED_ONLY = ("temperature", "distill_epochs", "distill_learning_rate")
 
 
 def same_settings(made: dict[str, Any] | None, now: dict[str, Any]) -> bool:
@@ -346,7 +351,16 @@ class Runner:
         rows, _ = fold.task.load_split(fold.dev, self.config.data_dir)
         return len(rows) >= self.config.min_dev_rows
 
-    def finished(self, name: str, trains: bool = True, pattern: int | None = None) -> dict[str, Any] | None:
+    def teacher(self, runs: list[dict[str, Any]], distilled: bool = False) -> dict[str, Any]:
+        """How an iPET run or the distilled model was taught: which runs' ensemble labelled the unlabelled
+        rows, and for the distilled model its soft labels' temperature and its training."""
+        taught = {"patterns": sorted(r["pattern"] for r in runs), "ensemble": self.config.ensemble}
+        if distilled:
+            taught |= {k: getattr(self.config, k) for k in _DISTILLED_ONLY}
+        return taught
+
+    def finished(self, name: str, trains: bool = True, pattern: int | None = None,
+                 teacher: dict[str, Any] | None = None) -> dict[str, Any] | None:
         path = self.record_path(name)
         if not path.is_file():
             return None
@@ -359,6 +373,12 @@ class Runner:
             made = record.get("prompt") or "not recorded: an earlier glm-tune made it"
             raise OptionError(f"{path} was made with another pattern {pattern} or other label words "
                               f"({made}); delete that record to run the pattern as it is now")
+        if record.get("teacher") != teacher:
+            # --patterns and --ensemble are not settings (pattern runs are shared across them), but a
+            # model taught by the ensemble depends on both.
+            made = record.get("teacher") or "not recorded: an earlier glm-tune made it"
+            raise OptionError(f"{path} was taught another way ({made}; this command's: {teacher}); "
+                              "use another --output-dir or delete that record")
         unscored = "unlabelled" in record and record["unlabelled"] is None
         if (self.config.distill or self.config.ipet) and unscored:
             return None  # made without --distill: run again to score the unlabelled rows too
@@ -399,13 +419,14 @@ class Runner:
         """One pattern on one fold; from iPET ``generation`` 1 on, with ``previous``'s pseudo-labels too."""
         name = f"{f'ipet{generation}-' if generation else ''}p{pattern}-{fold.name}"
         trains = self.trains(fold)
-        done = self.finished(name, trains, pattern)
+        others = ([r for r in previous if r["pattern"] != pattern] or previous) if generation else []
+        teacher = self.teacher(others) if generation else None
+        done = self.finished(name, trains, pattern, teacher)
         if done is not None:
             return self.announce(name, done, reused=True)
         data = self.data(fold, pattern)
         train_examples, dev_examples = data.split(fold.train).examples, data.split(fold.dev).examples
         if generation:
-            others = [r for r in previous if r["pattern"] != pattern] or previous
             merged = fold_scores(others, "unlabelled", self.config.ensemble, calibrated=False)
             unlabelled = self.data(fold, pattern, eval_limit=self.config.unlabelled_limit)
             count = len(train_examples) * IPET_SCALE ** generation
@@ -415,7 +436,7 @@ class Runner:
         module = cloze_module(self.backbone, fold.task, data.labels, self.train_settings(self.rates[0], 1))
         zero_dev = accuracy(log_probs(module, dev_examples, self.config.eval_batch_size), golds(dev_examples))
         zero = self.scores(module, data, test)
-        record = {"pattern": pattern, "prompt": self.prompt(pattern), "fold": fold.name,
+        record = {"pattern": pattern, "prompt": self.prompt(pattern), "fold": fold.name, "teacher": teacher,
                   "labels": list(data.labels.labels) if data.labels else None,
                   "zero_shot_dev_accuracy": zero_dev, "golds": golds(test), "test_rows": len(test),
                   "train_rows": len(train_examples), "zero_shot": zero, "trained": trains}
@@ -430,11 +451,14 @@ class Runner:
             grid.append({"learning_rate": rate, "epoch": result.epoch, "dev_accuracy": result.dev_accuracy,
                          "dev_curve": result.dev_curve})
             if best is None or result.dev_accuracy > best[1].dev_accuracy:
-                best = (rate, result, self.scores(module, data, test), self.unlabelled(module, fold, pattern))
-        rate, result, few, unlabelled = best
+                # Kept, not scored yet: the test and unlabelled rows are scored once, for the winner
+                # only (each rate used to be scored as it led, the whole grid's cost with rising dev).
+                best = (rate, result, module)
+        rate, result, module = best
         return self.announce(name, self.save(name, {
             **record, "learning_rate": rate, "epoch": result.epoch, "dev_accuracy": result.dev_accuracy,
-            "grid": grid, "few_shot": few, "unlabelled": unlabelled}), reused=False)
+            "grid": grid, "few_shot": self.scores(module, data, test),
+            "unlabelled": self.unlabelled(module, fold, pattern)}), reused=False)
 
     def unlabelled(self, module, fold: Fold, pattern: int) -> list | None:
         if not (self.config.distill or self.config.ipet):
@@ -444,7 +468,8 @@ class Runner:
 
     def distilled(self, fold: Fold, runs: list[dict[str, Any]]) -> dict[str, Any]:
         name = f"distilled{f'-ipet{self.config.ipet}' if self.config.ipet else ''}-{fold.name}"
-        done = self.finished(name)
+        teacher = self.teacher(runs, distilled=True)
+        done = self.finished(name, teacher=teacher)
         if done is not None:
             return self.announce(name, done, reused=True)
         merged = fold_scores(runs, "unlabelled", self.config.ensemble, calibrated=False)
@@ -458,8 +483,8 @@ class Runner:
         result = train(module, rows, full.split(fold.dev).examples, settings, loss=distillation(rows, targets))
         test = self.test_examples(full, fold)
         return self.announce(name, self.save(name, {
-            "pattern": pattern, "fold": fold.name, "epoch": result.epoch, "dev_accuracy": result.dev_accuracy,
-            "unlabelled_rows": len(rows), "golds": golds(test), "few_shot": self.scores(module, full, test)}),
+            "pattern": pattern, "fold": fold.name, "teacher": teacher, "epoch": result.epoch,
+            "dev_accuracy": result.dev_accuracy, "unlabelled_rows": len(rows), "golds": golds(test), "few_shot": self.scores(module, full, test)}),
             reused=False)
 
 

@@ -113,6 +113,29 @@ def test_a_record_made_with_another_pattern_is_refused_not_reused(shared, tmp_pa
     assert f"{path} was made with another pattern 0 or other label words" in capsys.readouterr().err
 
 
+def test_a_distilled_record_taught_another_way_is_refused_not_reused(shared, tmp_path, capsys):
+    out = tmp_path / "fewshot"
+    distill = ["--folds", "0", "--distill", "--unlabelled-limit", "8", "--distill-epochs", "1"]
+    _fewshot(shared, out, *distill)
+    path = out / "runs" / "distilled-fold0.json"
+    assert json.loads(path.read_text())["teacher"] == {
+        "patterns": [0, 1], "ensemble": "uniform", "temperature": 2.0, "distill_epochs": 1,
+        "distill_learning_rate": 1e-5}
+    capsys.readouterr()
+    for other in (["--patterns", "0"], ["--ensemble", "weighted"], ["--temperature", "1"]):
+        with pytest.raises(SystemExit) as stop:
+            _fewshot(shared, out, *distill, *other)
+        assert stop.value.code == 2
+        assert f"{path} was taught another way" in capsys.readouterr().err
+    # The pattern runs do not depend on how the distilled model is made: they serve another temperature.
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("p*.json")}
+    path.unlink()
+    _fewshot(shared, out, *distill, "--temperature", "1", "--ensemble", "weighted")
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("p*.json")} == stamps
+    assert json.loads(path.read_text())["teacher"]["temperature"] == 1.0
+    assert "ensemble (weighted)" in capsys.readouterr().out
+
+
 def test_finished_runs_are_reused_when_the_data_dir_is_spelled_another_way(shared, tmp_path, monkeypatch):
     out = tmp_path / "fewshot"
     _fewshot(shared, out, "--patterns", "0", "--folds", "0")
