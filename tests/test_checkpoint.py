@@ -14,11 +14,6 @@ from glm_tune.model import GLMModel, load_model, save_model
 
 
 @pytest.fixture(scope="module")
-def reference(golden_dir):
-    return GLMModel.from_pretrained(str(golden_dir))
-
-
-@pytest.fixture(scope="module")
 def probe_input():
     ids = torch.tensor([[50002, 2531, 17450, 3005, 50003, 4918, 50000, 50006, 11]])
     return ids
@@ -34,14 +29,14 @@ def copy_config(golden_dir, target):
     shutil.copy(golden_dir / "config.json", target / "config.json")
 
 
-def test_save_then_load_gives_identical_logits(reference, probe_input, tmp_path):
-    save_model(reference, tmp_path / "saved")
+def test_save_then_load_gives_identical_logits(model, probe_input, tmp_path):
+    save_model(model, tmp_path / "saved")
     again = load_model(tmp_path / "saved")
-    assert torch.equal(logits(again, probe_input), logits(reference, probe_input))
+    assert torch.equal(logits(again, probe_input), logits(model, probe_input))
 
 
-def test_saved_layout_is_the_hub_ports(reference, tmp_path):
-    reference.save_pretrained(str(tmp_path))
+def test_saved_layout_is_the_hub_ports(model, tmp_path):
+    model.save_pretrained(str(tmp_path))
     keys = load_file(str(tmp_path / "model.safetensors")).keys()
     assert all(k.startswith("glm.") for k in keys)
     assert "glm.transformer.layers.1.attention.query_key_value.weight" in keys
@@ -53,7 +48,7 @@ def test_saved_layout_is_the_hub_ports(reference, tmp_path):
 
 
 @pytest.mark.parametrize("layout", ["bare", "flagai"])
-def test_unprefixed_and_flagai_layouts(golden_dir, reference, probe_input, tmp_path, layout):
+def test_unprefixed_and_flagai_layouts(golden_dir, model, probe_input, tmp_path, layout):
     state = torch.load(golden_dir / "pytorch_model.bin", weights_only=True)
     bare = {k.removeprefix("glm."): v for k, v in state.items()}
     saved = bare if layout == "bare" else {"module": {f"model.{k}": v for k, v in bare.items()}}
@@ -64,8 +59,8 @@ def test_unprefixed_and_flagai_layouts(golden_dir, reference, probe_input, tmp_p
     assert torch.equal(logits(load_model(tmp_path), probe_input), logits(tanh, probe_input))
 
 
-def test_sharded_safetensors(reference, probe_input, tmp_path):
-    save_model(reference, tmp_path)
+def test_sharded_safetensors(model, probe_input, tmp_path):
+    save_model(model, tmp_path)
     state = load_file(str(tmp_path / "model.safetensors"))
     (tmp_path / "model.safetensors").unlink()
     keys = sorted(state)
@@ -74,11 +69,11 @@ def test_sharded_safetensors(reference, probe_input, tmp_path):
         save_file({k: state[k] for k in part}, str(tmp_path / name))
     index = {"weight_map": {k: name for name, part in shards.items() for k in part}}
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
-    assert torch.equal(logits(load_model(tmp_path), probe_input), logits(reference, probe_input))
+    assert torch.equal(logits(load_model(tmp_path), probe_input), logits(model, probe_input))
 
 
-def test_half_checkpoint_loads_as_fp32_unless_asked(reference, tmp_path):
-    save_model(GLMModel(reference.config).half(), tmp_path)
+def test_half_checkpoint_loads_as_fp32_unless_asked(model, tmp_path):
+    save_model(GLMModel(model.config).half(), tmp_path)
     assert next(load_model(tmp_path).parameters()).dtype == torch.float32
     assert next(load_model(tmp_path, dtype=torch.bfloat16).parameters()).dtype == torch.bfloat16
 

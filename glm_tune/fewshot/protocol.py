@@ -314,6 +314,8 @@ class Runner:
         self.settings = _settings(config)
         self.rates = parse_list(config.learning_rates, float, "learning_rates")
         self.progress = progress
+        self._trains: dict[str, bool] = {}  # by fold: its dev split's size is read once
+        self._prompts: dict[int, str] = {}  # by pattern: its label words are read once
 
     def announce(self, name: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
         """One line per run (a log of a long command shows where it is), and the bar moved on."""
@@ -348,8 +350,10 @@ class Runner:
         """Whether ``fold``'s dev split is large enough (--min-dev-rows) to choose trained weights on."""
         if not self.config.min_dev_rows:
             return True
-        rows, _ = fold.task.load_split(fold.dev, self.config.data_dir)
-        return len(rows) >= self.config.min_dev_rows
+        if fold.name not in self._trains:
+            rows, _ = fold.task.load_split(fold.dev, self.config.data_dir)
+            self._trains[fold.name] = len(rows) >= self.config.min_dev_rows
+        return self._trains[fold.name]
 
     def teacher(self, runs: list[dict[str, Any]], distilled: bool = False) -> dict[str, Any]:
         """How an iPET run or the distilled model was taught: which runs' ensemble labelled the unlabelled
@@ -388,8 +392,10 @@ class Runner:
 
     def prompt(self, pattern: int) -> str:
         """Pattern ``pattern`` as written, with its label words: what a run record was made with."""
-        words = self.task.label_words(pattern).words if self.task.kind == "classification" else None
-        return f"{self.task.patterns[pattern]!r} {json.dumps(words, ensure_ascii=False, sort_keys=True)}"
+        if pattern not in self._prompts:
+            words = self.task.label_words(pattern).words if self.task.kind == "classification" else None
+            self._prompts[pattern] = f"{self.task.patterns[pattern]!r} {json.dumps(words, ensure_ascii=False, sort_keys=True)}"
+        return self._prompts[pattern]
 
     def save(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
         record = {"settings": self.settings, **record}
