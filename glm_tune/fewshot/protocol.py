@@ -299,7 +299,11 @@ _DISTILLED_ONLY = ("temperature", "distill_epochs", "distill_learning_rate")
 def same_settings(made: dict[str, Any] | None, now: dict[str, Any]) -> bool:
     """Whether a record's settings are ``now``'s, the data directory compared as the folder it names
     (``../shared/data/x`` and its absolute path are one)."""
-    if made is None or set(made) != set(now):
+    if made is None:
+        return False
+    # Records made before the distilled model's options moved to its own record hold them too.
+    made = {k: v for k, v in made.items() if k not in _DISTILLED_ONLY}
+    if set(made) != set(now):
         return False
     folder = lambda value: str(Path(value).resolve()) if value else value  # noqa: E731
     return all(folder(made[k]) == folder(v) if k == "data_dir" else made[k] == v for k, v in now.items())

@@ -127,6 +127,12 @@ def test_a_distilled_record_taught_another_way_is_refused_not_reused(shared, tmp
             _fewshot(shared, out, *distill, *other)
         assert stop.value.code == 2
         assert f"{path} was taught another way" in capsys.readouterr().err
+    # Records made when the distilled model's options were among every run's settings are still reused.
+    from glm_tune.fewshot.protocol import same_settings
+
+    now = json.loads((out / "runs" / "p0-fold0.json").read_text())["settings"]
+    assert "temperature" not in now and same_settings({**now, "temperature": 2.0, "distill_epochs": 3}, now)
+    assert not same_settings({**now, "seed": now["seed"] + 1}, now)
     # The pattern runs do not depend on how the distilled model is made: they serve another temperature.
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("p*.json")}
     path.unlink()
