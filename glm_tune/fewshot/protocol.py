@@ -25,6 +25,7 @@ calibration (:mod:`glm_tune.cloze.calibration`) to every line.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import random
@@ -461,10 +462,11 @@ class Runner:
             grid.append({"learning_rate": rate, "epoch": result.epoch, "dev_accuracy": result.dev_accuracy,
                          "dev_curve": result.dev_curve})
             if best is None or result.dev_accuracy > best[1].dev_accuracy:
-                # Kept, not scored yet: the test and unlabelled rows are scored once, for the winner
-                # only (each rate used to be scored as it led, the whole grid's cost with rising dev).
-                best = (rate, result, module)
-        rate, result, module = best
+                # The weights are kept, not scored yet: the test and unlabelled rows are scored once,
+                # for the winner. A copy, since every rate's module trains the one shared backbone.
+                best = (rate, result, copy.deepcopy(module.state_dict()))
+        rate, result, state = best
+        module.load_state_dict(state)
         return self.announce(name, self.save(name, {
             **record, "learning_rate": rate, "epoch": result.epoch, "dev_accuracy": result.dev_accuracy,
             "grid": grid, "few_shot": self.scores(module, data, test),

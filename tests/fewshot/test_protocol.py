@@ -142,6 +142,19 @@ def test_a_distilled_record_taught_another_way_is_refused_not_reused(shared, tmp
     assert "ensemble (weighted)" in capsys.readouterr().out
 
 
+def test_a_run_is_scored_with_the_weights_of_the_rate_dev_chose_not_the_last_trained(shared, tmp_path):
+    # Every rate trains the one shared backbone: a rate chosen before the grid's last must be scored
+    # with its own weights (a run with that rate alone gives them), not those the last rate left.
+    only, grid = tmp_path / "only", tmp_path / "grid"
+    _fewshot(shared, only, "--folds", "0", "--patterns", "0", "--keep-zero-shot", "false")
+    _fewshot(shared, grid, "--folds", "0", "--patterns", "0", "--keep-zero-shot", "false",
+             "--learning-rates", "1e-4,10")
+    alone = json.loads((only / "runs" / "p0-fold0.json").read_text())
+    chosen = json.loads((grid / "runs" / "p0-fold0.json").read_text())
+    assert chosen["learning_rate"] == 1e-4, "the test needs the grid's first rate to win on dev"
+    assert chosen["few_shot"]["log_probs"] == alone["few_shot"]["log_probs"]
+
+
 def test_finished_runs_are_reused_when_the_data_dir_is_spelled_another_way(shared, tmp_path, monkeypatch):
     out = tmp_path / "fewshot"
     _fewshot(shared, out, "--patterns", "0", "--folds", "0")
