@@ -282,6 +282,10 @@ def row_key(row: dict[str, Any], task: Task) -> str:
     return json.dumps({k: row.get(k) for k in names}, sort_keys=True, ensure_ascii=False)
 
 
+_DISTILLED_ONLY = ("temperature", "distill_epochs", "distill_learning_rate")
+"""Options of the distilled model alone: kept in its record's "teacher", not in every run's settings."""
+
+
 def _settings(config: FewShotConfig) -> dict[str, Any]:
     """What a run's result depends on: a record made with other values is not reused."""
     # A round's runs depend only on the rounds before it: adding rounds reuses the finished ones.
@@ -292,9 +296,6 @@ def _settings(config: FewShotConfig) -> dict[str, Any]:
     skip = {"output_dir", "folds", "seeds", "patterns", "ensemble", "eval_batch_size", "distill", "ipet",
             "min_dev_rows", *_DISTILLED_ONLY}
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
-
-
-_DISTILLED_ONLY = ("temperature", "distill_epochs", "distill_learning_rate")
 
 
 def same_settings(made: dict[str, Any] | None, now: dict[str, Any]) -> bool:
@@ -308,6 +309,11 @@ def same_settings(made: dict[str, Any] | None, now: dict[str, Any]) -> bool:
         return False
     folder = lambda value: str(Path(value).resolve()) if value else value  # noqa: E731
     return all(folder(made[k]) == folder(v) if k == "data_dir" else made[k] == v for k, v in now.items())
+
+
+def _recorded(record: dict[str, Any], key: str) -> Any:
+    """What a record says it was made with, for an error that refuses it."""
+    return record.get(key) or "not recorded: an earlier glm-tune made it"
 
 
 class Runner:
@@ -379,15 +385,13 @@ class Runner:
                               "use another --output-dir or delete it")
         if pattern is not None and record.get("prompt") != self.prompt(pattern):
             # The settings name a pattern by its id: a task file edited since would be skipped silently.
-            made = record.get("prompt") or "not recorded: an earlier glm-tune made it"
             raise OptionError(f"{path} was made with another pattern {pattern} or other label words "
-                              f"({made}); delete that record to run the pattern as it is now")
+                              f"({_recorded(record, 'prompt')}); delete that record to run the pattern as it is now")
         if record.get("teacher") != teacher:
             # --patterns and --ensemble are not settings (pattern runs are shared across them), but a
             # model taught by the ensemble depends on both.
-            made = record.get("teacher") or "not recorded: an earlier glm-tune made it"
-            raise OptionError(f"{path} was taught another way ({made}; this command's: {teacher}); "
-                              "use another --output-dir or delete that record")
+            raise OptionError(f"{path} was taught another way ({_recorded(record, 'teacher')}; this command's: "
+                              f"{teacher}); use another --output-dir or delete that record")
         unscored = "unlabelled" in record and record["unlabelled"] is None
         if (self.config.distill or self.config.ipet) and unscored:
             return None  # made without --distill: run again to score the unlabelled rows too
@@ -399,7 +403,8 @@ class Runner:
         """Pattern ``pattern`` as written, with its label words: what a run record was made with."""
         if pattern not in self._prompts:
             words = self.task.label_words(pattern).words if self.task.kind == "classification" else None
-            self._prompts[pattern] = f"{self.task.patterns[pattern]!r} {json.dumps(words, ensure_ascii=False, sort_keys=True)}"
+            written = json.dumps(words, ensure_ascii=False, sort_keys=True)
+            self._prompts[pattern] = f"{self.task.patterns[pattern]!r} {written}"
         return self._prompts[pattern]
 
     def save(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -496,7 +501,8 @@ class Runner:
         test = self.test_examples(full, fold)
         return self.announce(name, self.save(name, {
             "pattern": pattern, "fold": fold.name, "teacher": teacher, "epoch": result.epoch,
-            "dev_accuracy": result.dev_accuracy, "unlabelled_rows": len(rows), "golds": golds(test), "few_shot": self.scores(module, full, test)}),
+            "dev_accuracy": result.dev_accuracy, "unlabelled_rows": len(rows), "golds": golds(test),
+            "few_shot": self.scores(module, full, test)}),
             reused=False)
 
 
